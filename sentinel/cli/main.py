@@ -1,0 +1,93 @@
+"""Entry point: ``sentinel [--db URL] [--debug] COMMAND``.
+
+Every :class:`~sentinel.errors.SentinelError` ends as one clear line and exit code 1; anything
+unexpected as one line and exit code 2, with the traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from sentinel.cli import data as data_cmd
+from sentinel.cli._common import err_console, state
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+app = typer.Typer(
+    name="sentinel",
+    help="Event-driven backtests with point-in-time data and per-security ML scores.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_cmd.app, name="data")
+
+
+@app.callback()
+def _root(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default: SENTINEL_DATABASE_URL or sentinel.db)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    state.debug = debug
+    state.database_url = db
+
+
+@app.command()
+def backtest(
+    config: Annotated[str, typer.Argument(help="Run config (YAML), e.g. configs/demo.yaml.")],
+    output: Annotated[str | None, typer.Option(help="Output folder (overrides the config).")] = None,
+) -> None:
+    """Run a backtest from a YAML config (builds the demo store first when the store is empty)."""
+    from sentinel.cli._common import console, open_cli_store
+    from sentinel.data.demo import install_demo
+
+    store = open_cli_store()
+    if store.price_span() is None:
+        with console.status("store is empty: generating the demo universe (synthetic data)"):
+            install_demo(store)
+    data_cmd.print_summary(store)
+    console.print(
+        f"[yellow]the backtest engine is not built yet: {config} was not run "
+        "(the store above is ready for it)[/yellow]"
+    )
+
+
+def main() -> None:
+    """Run the CLI, turning errors into one line and a non-zero exit."""
+    from sentinel.errors import SentinelError
+
+    try:
+        app(standalone_mode=False)
+    except SentinelError as exc:
+        if state.debug:
+            raise
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, not a traceback
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if state.debug:
+            raise
+        err_console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))} "
+            "(rerun with --debug for the traceback)",
+            soft_wrap=True,
+        )
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Getting data into the store: validated imports and the synthetic demo universe."""

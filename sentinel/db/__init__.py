@@ -1,0 +1,33 @@
+"""The point-in-time store: SQLModel tables and the one gateway that reads and writes them."""
+
+from sentinel.db.store import ScoreRecord, Store, open_store
+from sentinel.db.tables import (
+    BacktestRun,
+    BenchmarkPrice,
+    MLPrediction,
+    ModelRecord,
+    Price,
+    RegimeState,
+    Security,
+    Sentiment,
+    SettingRow,
+    TrainingSample,
+    WaveletScore,
+)
+
+__all__ = [
+    "BacktestRun",
+    "BenchmarkPrice",
+    "MLPrediction",
+    "ModelRecord",
+    "Price",
+    "RegimeState",
+    "ScoreRecord",
+    "Security",
+    "Sentiment",
+    "SettingRow",
+    "Store",
+    "TrainingSample",
+    "WaveletScore",
+    "open_store",
+]

@@ -1,0 +1,322 @@
+"""Train many per-symbol networks at once: one TensorFlow graph, weights shaped ``[S, in, out]``.
+
+Why: a Keras fit per symbol costs seconds of Python/graph overhead for a few thousand FLOPs of
+work; stacking S networks makes one step do S symbols' work for nearly the same overhead.
+
+Each symbol keeps exactly the semantics of :class:`~sentinel.ml.nn.NNRegressor`: its own scaler,
+its own chronological early-stopping slice, its own shuffled mini-batches (masked where its row
+count is smaller), per-symbol BatchNorm statistics, dropout, Adam state and step count, and its own
+early stopping (a symbol whose validation loss stopped improving is frozen: no more updates, and
+its best weights are kept). The result per symbol is a normal fitted ``NNRegressor``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sentinel.ml._checks import check_Xy, fit_scaler
+from sentinel.ml.nn import (
+    BN_EPSILON,
+    DenseBN,
+    NNRegressor,
+    NNWeights,
+    fold_target,
+    split_counts,
+    target_scaler,
+)
+
+_ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-7  # Keras Adam defaults
+_BN_MOMENTUM = 0.99  # Keras BatchNormalization default
+
+
+@dataclass
+class BatchedNNResult:
+    """Per-symbol outcome of :func:`fit_nn_batched` (``model`` is None when ``error`` is set)."""
+
+    model: NNRegressor | None
+    error: str | None = None
+
+
+@dataclass
+class _Stack:
+    """Padded, scaled per-symbol arrays in float32."""
+
+    x_tr: np.ndarray  # [S, Ntr, F]
+    y_tr: np.ndarray  # [S, Ntr]
+    n_tr: np.ndarray  # [S]
+    x_va: np.ndarray  # [S, Nva, F]
+    y_va: np.ndarray  # [S, Nva]
+    m_va: np.ndarray  # [S, Nva]
+    means: list[np.ndarray] = field(default_factory=list)
+    scales: list[np.ndarray] = field(default_factory=list)
+    y_scalers: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _glorot(rng: np.random.Generator, s: int, fan_in: int, fan_out: int) -> np.ndarray:
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(s, fan_in, fan_out)).astype(np.float32)
+
+
+def _stack(
+    datasets: Sequence[tuple[np.ndarray, np.ndarray]], frac: float, scale_target: bool
+) -> _Stack:
+    n_f = datasets[0][0].shape[1]
+    splits = [split_counts(len(y), frac) for _, y in datasets]
+    s = len(datasets)
+    ntr = max(a for a, _ in splits)
+    nva = max(b for _, b in splits)
+    st = _Stack(
+        x_tr=np.zeros((s, ntr, n_f), np.float32),
+        y_tr=np.zeros((s, ntr), np.float32),
+        n_tr=np.array([a for a, _ in splits], np.int64),
+        x_va=np.zeros((s, nva, n_f), np.float32),
+        y_va=np.zeros((s, nva), np.float32),
+        m_va=np.zeros((s, nva), np.float32),
+    )
+    for i, ((X, y), (a, b)) in enumerate(zip(datasets, splits, strict=True)):
+        mean, scale = fit_scaler(X)
+        st.means.append(mean)
+        st.scales.append(scale)
+        xs = (X - mean) / scale
+        y_mean, y_std = target_scaler(y, scale_target)
+        st.y_scalers.append((y_mean, y_std))
+        y = (y - y_mean) / y_std
+        st.x_tr[i, :a], st.y_tr[i, :a] = xs[:a], y[:a]
+        st.x_va[i, :b], st.y_va[i, :b], st.m_va[i, :b] = xs[a:], y[a:], 1.0
+    return st
+
+
+class _Trainer:
+    """The TensorFlow part: variables for S networks and one compiled epoch function."""
+
+    def __init__(self, n_sym: int, n_feat: int, params: NNRegressor, seed: int) -> None:
+        from sentinel.ml._tf import tf
+
+        self.tf = tf
+        self.rates = [float(r) for r in params.dropout]
+        self.lr = float(params.learning_rate)
+        self.patience = int(params.patience)
+        rng = np.random.default_rng(seed)
+        sizes = [n_feat, *[int(u) for u in params.hidden_units]]
+        init: list[np.ndarray] = []
+        for fi, fo in zip(sizes[:-1], sizes[1:], strict=True):
+            init += [_glorot(rng, n_sym, fi, fo), np.zeros((n_sym, fo), np.float32)]
+            init += [np.ones((n_sym, fo), np.float32), np.zeros((n_sym, fo), np.float32)]
+        init += [_glorot(rng, n_sym, sizes[-1], 1), np.zeros((n_sym, 1), np.float32)]
+        self.params = [tf.Variable(a) for a in init]  # trainable: W, b, gamma, beta, ..., Wo, bo
+        self.moving = []
+        for fo in sizes[1:]:
+            self.moving += [
+                tf.Variable(np.zeros((n_sym, fo), np.float32)),
+                tf.Variable(np.ones((n_sym, fo), np.float32)),
+            ]
+        self.m = [tf.Variable(np.zeros_like(a)) for a in init]
+        self.v = [tf.Variable(np.zeros_like(a)) for a in init]
+        self.steps = tf.Variable(np.zeros(n_sym, np.float32))
+        self.best = [tf.Variable(v) for v in self.params + self.moving]
+        self.best_loss = tf.Variable(np.full(n_sym, np.inf, np.float32))
+        self.best_epoch = tf.Variable(np.zeros(n_sym, np.int32))
+        self.wait = tf.Variable(np.zeros(n_sym, np.int32))
+        self.frozen = tf.Variable(np.zeros(n_sym, bool))
+        self.epoch_fn = tf.function(self._epoch, reduce_retracing=True)
+
+    # -- graph code -------------------------------------------------------------------------
+    def _forward(self, x: Any, mask: Any | None, seed: Any | None) -> Any:
+        """Training mode when ``mask`` is given (batch statistics + dropout), else inference."""
+        tf = self.tf
+        h = x
+        n_hidden = len(self.rates)
+        batch_stats = []
+        for i in range(n_hidden):
+            w, b, g, be = self.params[4 * i : 4 * i + 4]
+            h = tf.nn.relu(tf.einsum("sbi,sio->sbo", h, w) + b[:, None, :])
+            if mask is None:
+                mean, var = self.moving[2 * i][:, None, :], self.moving[2 * i + 1][:, None, :]
+            else:
+                m = mask[:, :, None]
+                cnt = tf.maximum(tf.reduce_sum(m, axis=1, keepdims=True), 1.0)
+                mean = tf.reduce_sum(h * m, axis=1, keepdims=True) / cnt
+                var = tf.reduce_sum(tf.square(h - mean) * m, axis=1, keepdims=True) / cnt
+                batch_stats.append((mean[:, 0, :], var[:, 0, :]))
+            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * g[:, None, :] + be[:, None, :]
+            if mask is not None and self.rates[i] > 0.0:
+                keep = tf.random.stateless_uniform(tf.shape(h), seed=seed + i) >= self.rates[i]
+                h = h * tf.cast(keep, h.dtype) / (1.0 - self.rates[i])
+        wo, bo = self.params[-2], self.params[-1]
+        out = tf.einsum("sbi,sio->sbo", h, wo)[:, :, 0] + bo
+        return out, batch_stats
+
+    def _step(self, xb: Any, yb: Any, mb: Any, seed: Any) -> None:
+        tf = self.tf
+        active = tf.logical_and(tf.reduce_sum(mb, axis=1) > 0, tf.logical_not(self.frozen))
+        with tf.GradientTape() as tape:
+            out, stats = self._forward(xb, mb, seed)
+            cnt = tf.maximum(tf.reduce_sum(mb, axis=1), 1.0)
+            loss = tf.reduce_sum(tf.reduce_sum(tf.square(out - yb) * mb, axis=1) / cnt)
+        grads = tape.gradient(loss, self.params)
+        act = tf.cast(active, tf.float32)
+        self.steps.assign_add(act)
+        t = tf.maximum(self.steps, 1.0)
+        alpha = self.lr * tf.sqrt(1.0 - _ADAM_B2**t) / (1.0 - _ADAM_B1**t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            shape = [-1] + [1] * (len(p.shape) - 1)
+            a = tf.reshape(act, shape)
+            m_new = _ADAM_B1 * m + (1.0 - _ADAM_B1) * g
+            v_new = _ADAM_B2 * v + (1.0 - _ADAM_B2) * tf.square(g)
+            m.assign(a * m_new + (1.0 - a) * m)
+            v.assign(a * v_new + (1.0 - a) * v)
+            step = tf.reshape(alpha, shape) * m / (tf.sqrt(v) + _ADAM_EPS)
+            p.assign_sub(a * step)
+        a2 = act[:, None]
+        for i, (mean, var) in enumerate(stats):
+            mm, mv = self.moving[2 * i], self.moving[2 * i + 1]
+            mm.assign(mm + a2 * (1.0 - _BN_MOMENTUM) * (mean - mm))
+            mv.assign(mv + a2 * (1.0 - _BN_MOMENTUM) * (var - mv))
+
+    def _epoch(self, x_tr, y_tr, idx, mask, x_va, y_va, m_va, seed, epoch):  # noqa: ANN001
+        tf = self.tf
+        for t in tf.range(tf.shape(idx)[0]):
+            xb = tf.gather(x_tr, idx[t], batch_dims=1)
+            yb = tf.gather(y_tr, idx[t], batch_dims=1)
+            self._step(xb, yb, mask[t], tf.stack([seed, t * 8]))
+        out, _ = self._forward(x_va, None, None)
+        cnt = tf.maximum(tf.reduce_sum(m_va, axis=1), 1.0)
+        val = tf.reduce_sum(tf.square(out - y_va) * m_va, axis=1) / cnt
+        improved = tf.logical_and(val < self.best_loss, tf.logical_not(self.frozen))
+        imp = tf.cast(improved, tf.float32)
+        for b, cur in zip(self.best, self.params + self.moving, strict=True):
+            shape = [-1] + [1] * (len(cur.shape) - 1)
+            a = tf.reshape(imp, shape)
+            b.assign(a * cur + (1.0 - a) * b)
+        self.best_loss.assign(tf.where(improved, val, self.best_loss))
+        self.best_epoch.assign(tf.where(improved, epoch, self.best_epoch))
+        live = tf.logical_not(self.frozen)
+        self.wait.assign(tf.where(improved, 0, tf.where(live, self.wait + 1, self.wait)))
+        self.frozen.assign(tf.logical_or(self.frozen, self.wait >= self.patience))
+        return val
+
+
+def _batches(
+    rng: np.random.Generator, n_tr: np.ndarray, batch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-symbol shuffled mini-batch indices ``[steps, S, B]`` and their masks."""
+    steps = int(math.ceil(n_tr.max() / batch))
+    idx = np.zeros((len(n_tr), steps * batch), np.int32)
+    mask = np.zeros((len(n_tr), steps * batch), np.float32)
+    for s, n in enumerate(n_tr):
+        idx[s, :n] = rng.permutation(int(n))
+        mask[s, :n] = 1.0
+    shape = (len(n_tr), steps, batch)
+    return idx.reshape(shape).transpose(1, 0, 2).copy(), mask.reshape(shape).transpose(1, 0, 2)
+
+
+def fit_nn_batched(
+    datasets: Sequence[tuple[np.ndarray, np.ndarray]],
+    params: NNRegressor | None = None,
+    *,
+    seed: int | None = None,
+) -> list[BatchedNNResult]:
+    """Fit one network per ``(X, y)`` (rows in time order) in a single TensorFlow graph.
+
+    Parameters
+    ----------
+    datasets
+        Per-symbol training sets; sample counts may differ (padding + masks).
+    params
+        An unfitted :class:`NNRegressor` giving the hyperparameters for all symbols.
+    seed
+        Overrides ``params.random_state``; the whole batch is deterministic for a seed.
+
+    Returns
+    -------
+    list of BatchedNNResult
+        In input order; invalid inputs fail alone with their error message.
+    """
+    params = params if params is not None else NNRegressor()
+    params._check_params()
+    seed = int(params.random_state if seed is None else seed)
+    results: list[BatchedNNResult] = [BatchedNNResult(None) for _ in datasets]
+    good: list[int] = []
+    clean: list[tuple[np.ndarray, np.ndarray]] = []
+    n_feat: int | None = None
+    for i, (X, y) in enumerate(datasets):
+        try:
+            Xa, ya = check_Xy(X, y, min_samples=params.min_samples)
+            split_counts(len(ya), params.validation_fraction)
+            if n_feat is not None and Xa.shape[1] != n_feat:
+                raise ValueError(f"{Xa.shape[1]} features where other symbols have {n_feat}")
+        except ValueError as exc:
+            results[i] = BatchedNNResult(None, str(exc))
+            continue
+        n_feat = Xa.shape[1]
+        good.append(i)
+        clean.append((Xa, ya))
+    if not good:
+        return results
+
+    st = _stack(clean, params.validation_fraction, params.scale_target)
+    tr = _Trainer(len(good), int(n_feat or 0), params, seed)
+    tf = tr.tf
+    rng = np.random.default_rng(seed + 1)
+    x_tr, y_tr = tf.constant(st.x_tr), tf.constant(st.y_tr)
+    x_va, y_va, m_va = tf.constant(st.x_va), tf.constant(st.y_va), tf.constant(st.m_va)
+    n_epochs = np.zeros(len(good), np.int64)
+    for epoch in range(1, params.max_epochs + 1):
+        idx, mask = _batches(rng, st.n_tr, params.batch_size)
+        live = ~tr.frozen.numpy()
+        n_epochs[live] = epoch
+        tr.epoch_fn(
+            x_tr, y_tr, tf.constant(idx), tf.constant(mask), x_va, y_va, m_va,
+            tf.constant(seed * 100_003 + epoch, tf.int32), tf.constant(epoch, tf.int32),
+        )  # fmt: skip
+        if bool(tr.frozen.numpy().all()):
+            break
+
+    best = [b.numpy() for b in tr.best]
+    n_par = len(tr.params)
+    best_loss = tr.best_loss.numpy()
+    best_epoch = tr.best_epoch.numpy()
+    n_hidden = len(params.hidden_units)
+    for j, i in enumerate(good):
+        p, mov = [a[j] for a in best[:n_par]], [a[j] for a in best[n_par:]]
+        hidden = tuple(
+            DenseBN(p[4 * k], p[4 * k + 1], p[4 * k + 2], p[4 * k + 3], mov[2 * k], mov[2 * k + 1])
+            for k in range(n_hidden)
+        )
+        y_mean, y_std = st.y_scalers[j]
+        weights = fold_target(NNWeights(hidden, p[-2], p[-1]), y_mean, y_std)
+        model = NNRegressor(**_ctor_params(params))._set_state(
+            weights,
+            st.means[j],
+            st.scales[j],
+            n_samples=len(clean[j][1]),
+            best_epoch=int(best_epoch[j]),
+            n_epochs=int(n_epochs[j]),
+            best_val_loss=float(best_loss[j]) * y_std**2,
+        )
+        results[i] = BatchedNNResult(model)
+    return results
+
+
+def _ctor_params(params: NNRegressor) -> dict[str, Any]:
+    p = params.get_params()
+    p["hidden_units"] = tuple(p["hidden_units"])
+    p["dropout"] = tuple(p["dropout"])
+    return p
+
+
+def fit_nn_many(
+    datasets: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    params: NNRegressor | None = None,
+    *,
+    seed: int | None = None,
+) -> dict[str, BatchedNNResult]:
+    """:func:`fit_nn_batched` keyed by symbol."""
+    keys = list(datasets)
+    res = fit_nn_batched([datasets[k] for k in keys], params, seed=seed)
+    return dict(zip(keys, res, strict=True))

@@ -1,0 +1,30 @@
+"""Pure mapping of a predicted return to a score, and the wavelet/ML blend of the design notes."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def return_to_score(r: ArrayLike) -> np.ndarray | float:
+    """Map a predicted return to [0, 1]: -10 % -> 0, 0 % -> 0.5, +10 % -> 1 (clipped).
+
+    Scalars give a float, arrays an array of the same shape; NaN stays NaN so a missing
+    prediction is never silently read as a neutral 0.5.
+    """
+    out = np.clip((np.asarray(r, dtype=float) + 0.10) / 0.20, 0.0, 1.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def blend(wavelet: ArrayLike, ml: ArrayLike, ratio: float) -> np.ndarray | float:
+    """``(1 - ratio) * wavelet + ratio * ml``; ``ratio`` 0 is pure wavelet, 1 pure ML.
+
+    Raises
+    ------
+    ValueError
+        If ``ratio`` is outside [0, 1], which would extrapolate rather than blend.
+    """
+    if not 0.0 <= float(ratio) <= 1.0:
+        raise ValueError(f"blend ratio must be in [0, 1], got {ratio!r}")
+    out = (1.0 - ratio) * np.asarray(wavelet, dtype=float) + ratio * np.asarray(ml, dtype=float)
+    return float(out) if out.ndim == 0 else out
