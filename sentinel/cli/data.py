@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sentinel.cli._common import console, open_cli_store
 
-app = typer.Typer(help="Import data, build the demo universe, inspect the store.", no_args_is_help=True)
+app = typer.Typer(
+    help="Import data, build the demo universe, inspect the store.", no_args_is_help=True
+)
 
 
 @app.command("import")
@@ -87,7 +89,9 @@ def import_(
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same market.")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same market.")
+    ] = 7,
     symbols: Annotated[int, typer.Option(help="Number of synthetic symbols.")] = 50,
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2014-01-01",
     end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")] = "2023-12-31",

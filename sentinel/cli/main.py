@@ -44,7 +44,9 @@ def _root(
 @app.command()
 def backtest(
     config: Annotated[str, typer.Argument(help="Run config (YAML), e.g. configs/demo.yaml.")],
-    output: Annotated[str | None, typer.Option(help="Output folder (overrides the config).")] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Output folder (overrides the config).")
+    ] = None,
 ) -> None:
     """Run a backtest from a YAML config (builds the demo store first when the store is empty)."""
     from sentinel.cli._common import console, open_cli_store

@@ -160,7 +160,7 @@ def generate_demo_universe(
     securities = pd.DataFrame(
         {
             "symbol": symbols,
-            "name": [f"Demo {SECTORS[s].split()[0]} {sym}" for sym, s in zip(symbols, sector_of)],
+            "name": [f"Demo {SECTORS[s].split()[0]} {sym}" for sym, s in zip(symbols, sector_of)],  # noqa: B905
             "sector": [SECTORS[s] for s in sector_of],
             "universe_from": [dates[f] for f in first],
             "universe_to": [dates[la] if la < n_days - 1 else pd.NaT for la in last],

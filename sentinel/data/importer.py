@@ -333,7 +333,9 @@ def _write_prices(store: Store, conn, df: pd.DataFrame) -> None:
     if has_adj:
         data.append(_opt(df["adj_close"]))
         names.append("adj_close")
-    store.upsert_tuples("prices", ["symbol", "date"], names, list(zip(*data, strict=True)), conn=conn)
+    store.upsert_tuples(
+        "prices", ["symbol", "date"], names, list(zip(*data, strict=True)), conn=conn
+    )
     spans = df.groupby("symbol")["date"].min()
     existing = {s.symbol: s for s in store.securities()}
     new_rows: list[tuple] = []

@@ -215,7 +215,9 @@ class Store:
                 q = q.where(Security.sector == sector)
             return list(s.exec(q.order_by(Security.symbol)).all())
 
-    def universe_symbols(self, as_of: DateLike | None = None, sector: str | None = None) -> list[str]:
+    def universe_symbols(
+        self, as_of: DateLike | None = None, sector: str | None = None
+    ) -> list[str]:
         return [s.symbol for s in self.universe(as_of, sector)]
 
     # -- prices ----------------------------------------------------------------------------
@@ -226,7 +228,7 @@ class Store:
         end_date: DateLike | None = None,
         start_date: DateLike | None = None,
     ) -> pd.DataFrame:
-        """Daily bars of ``symbol`` up to ``end_date``: the last ``days`` rows, or from ``start_date``.
+        """Daily bars of ``symbol`` up to ``end_date``: the last ``days`` rows, or from a start.
 
         Returns a DataFrame indexed by ``date`` with columns open, high, low, close, adj_close,
         volume; empty when nothing matches.
@@ -404,7 +406,7 @@ class Store:
     def get_scores(
         self, symbols: Iterable[str], as_of_date: DateLike | None = None
     ) -> dict[str, ScoreRecord]:
-        """Per symbol, the latest score calculated by ``as_of_date``; symbols without one omitted."""
+        """Per symbol, the latest score calculated by ``as_of_date`` (none: symbol left out)."""
         symbols = list(symbols)
         ts = self._bound_ts("wavelet_scores", symbols[0] if len(symbols) == 1 else None, as_of_date)
         if not symbols:
@@ -425,7 +427,7 @@ class Store:
 
     # -- ML predictions ---------------------------------------------------------------------
     def upsert_ml_predictions(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Write predictions keyed by (symbol, date); ``predicted_at`` defaults to that day's end."""
+        """Write predictions keyed by (symbol, date); ``predicted_at`` defaults to the day's end."""
         prepared = []
         for r in rows:
             r = dict(r)
@@ -575,7 +577,7 @@ class Store:
             return {r.key: _json(r.value)["value"] for r in s.exec(select(SettingRow))}
 
     def set_settings(self, values: dict[str, Any]) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         with Session(self.engine) as s:
             for k, v in values.items():
                 s.merge(SettingRow(key=k, value={"value": v}, updated_at=now))
@@ -654,10 +656,20 @@ class Store:
                 c.exec_driver_sql(sql, list(tuples))
         return len(tuples)
 
-    def delete_where(self, table: str, conn: Connection, **equals: Any) -> None:
-        """Delete rows of ``table`` matching all column values (used by imports and resets)."""
-        where = " AND ".join(f"{k} = :{k}" for k in equals) or "1=1"
-        conn.execute(text(f"DELETE FROM {table} WHERE {where}"), equals)
+    def delete_where_after(self, table: str, d: DateLike, conn: Connection) -> None:
+        """Delete the rows of a dated table after ``d`` (tests use it to erase "the future")."""
+        conn.execute(text(f"DELETE FROM {table} WHERE date > :d"), {"d": _param(to_date(d), self)})
+
+    def scramble_after(self, table: str, d: DateLike, seed: int, conn: Connection) -> None:
+        """Overwrite the bars of a dated table after ``d`` with random positive values (tests)."""
+        k = 1.0 + (seed % 997) / 100.0
+        conn.execute(
+            text(
+                f"UPDATE {table} SET open = open * :k, high = high * :k * 1.5, low = low * :k,"
+                f" close = close * :k * 1.2, volume = volume * :k + 7 WHERE date > :d"
+            ),
+            {"k": k, "d": _param(to_date(d), self)},
+        )
 
 
 def _sql_value(v: Any, iso_dates: bool) -> Any:
@@ -671,6 +683,10 @@ def _sql_value(v: Any, iso_dates: bool) -> Any:
     if isinstance(v, dict | list):
         return json.dumps(v)
     return v
+
+
+def _param(d: date, store: Store) -> Any:
+    return d.isoformat() if store.dialect == "sqlite" else d
 
 
 def open_store(url: str | None = None) -> Store:

@@ -56,7 +56,7 @@ class BenchmarkPrice(SQLModel, table=True):
 
 
 class WaveletScore(SQLModel, table=True):
-    """A wavelet score; ``as_of`` is the data date, ``calculated_at`` the end of that day (Unix s)."""
+    """A wavelet score: ``as_of`` is the data date, ``calculated_at`` the end of that day."""
 
     __tablename__ = "wavelet_scores"
     __table_args__ = (Index("ix_wavelet_symbol_calc", "symbol", "calculated_at"),)

@@ -1,0 +1,43 @@
+"""The CLI: commands work end to end; errors are one line and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {"SENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "sentinel", *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+
+
+def test_demo_then_info(tmp_path):
+    r = _run(tmp_path, "data", "demo", "--symbols", "6", "--start", "2020-01-01",
+             "--end", "2020-06-30")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "6 symbols" in r.stdout and "synthetic" in r.stdout
+    r = _run(tmp_path, "data", "info")
+    assert r.returncode == 0 and "MARKET" in r.stdout
+
+
+def test_bad_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,symbol,open,high,low,close,volume\n2020-01-02,AAA,10,9,11,10,5\n")
+    r = _run(tmp_path, "data", "import", str(bad))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "line 2: high < low" in lines[0] and str(bad) in lines[0]
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = _run(tmp_path, "--debug", "data", "import", str(tmp_path / "missing.csv"))
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_unknown_option_is_usage_error(tmp_path):
+    r = _run(tmp_path, "data", "import", "--nope")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
