@@ -1,0 +1,1 @@
+"""engine: time and money — how simulated days pass and orders fill."""

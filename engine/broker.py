@@ -1,0 +1,121 @@
+"""Brokers fill orders. The simulated one fills at the next day's open (or close) with costs;
+the paper and real brokers of live mode implement the same interface."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Protocol
+
+import pandas as pd
+
+from engine.config import CostsConfig
+from engine.portfolio import Fill, Order, Portfolio
+
+
+class Broker(Protocol):
+    """What the runner needs from a broker, in backtests and live."""
+
+    def submit(self, orders: list[Order]) -> None: ...
+
+    def execute(self, day: date, bars: pd.DataFrame, portfolio: Portfolio) -> list[Fill]: ...
+
+
+class SimulatedBroker:
+    """Fills pending orders at ``day``'s open (``next_open``) or close (``next_close``).
+
+    Costs: commission in bps of traded value with a minimum per order; slippage in bps moves the
+    price against the order. Long-only, no overdraft: sells fill first, then buys are scaled down
+    (whole shares) so cash never goes negative. An order whose symbol has no bar that day is
+    cancelled and recorded in ``cancelled``.
+    """
+
+    def __init__(self, costs: CostsConfig):
+        self.costs = costs
+        self.pending: list[Order] = []
+        self.cancelled: list[tuple[date, Order, str]] = []
+
+    def submit(self, orders: list[Order]) -> None:
+        self.pending.extend(orders)
+
+    def _commission(self, value: float) -> float:
+        return max(self.costs.min_commission, value * self.costs.commission_bps / 1e4)
+
+    def execute(self, day: date, bars: pd.DataFrame, portfolio: Portfolio) -> list[Fill]:
+        if not self.pending:
+            return []
+        field = "open" if self.costs.fill == "next_open" else "close"
+        slip = self.costs.slippage_bps / 1e4
+        orders, self.pending = self.pending, []
+        fills: list[Fill] = []
+        sells = [o for o in orders if o.quantity < 0]
+        buys = [o for o in orders if o.quantity > 0]
+        for o in sells:
+            px = _price(bars, o.symbol, field)
+            held = portfolio.positions.get(o.symbol, 0.0)
+            qty = min(-o.quantity, held)  # long-only: never sell more than is held
+            if px is None or qty <= 0:
+                self.cancelled.append((day, o, "no bar" if px is None else "nothing held"))
+                continue
+            price = px * (1 - slip)
+            fill = Fill(o.order_id, day, o.symbol, -qty, price, self._commission(qty * price),
+                        qty * px * slip)  # fmt: skip
+            portfolio.apply(fill)
+            fills.append(fill)
+        priced = []
+        for o in buys:
+            px = _price(bars, o.symbol, field)
+            if px is None:
+                self.cancelled.append((day, o, "no bar"))
+                continue
+            priced.append((o, px * (1 + slip), px))
+        need = sum(o.quantity * p + self._commission(o.quantity * p) for o, p, _ in priced)
+        scale = 1.0 if need <= portfolio.cash or need <= 0 else max(portfolio.cash, 0.0) / need
+        for o, price, px in priced:
+            qty = math.floor(o.quantity * scale)
+            while qty > 0 and qty * price + self._commission(qty * price) > portfolio.cash:
+                qty -= 1
+            if qty <= 0:
+                self.cancelled.append((day, o, "insufficient cash"))
+                continue
+            fill = Fill(o.order_id, day, o.symbol, float(qty), price,
+                        self._commission(qty * price), qty * px * slip)  # fmt: skip
+            portfolio.apply(fill)
+            fills.append(fill)
+        return fills
+
+
+def _price(bars: pd.DataFrame, symbol: str, field: str) -> float | None:
+    if symbol not in bars.index:
+        return None
+    v = float(bars.at[symbol, field])
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def orders_for_targets(
+    run_id: str,
+    day: date,
+    weights: pd.Series,
+    portfolio: Portfolio,
+    prices: dict[str, float],
+    min_trade_value: float = 0.0,
+) -> list[Order]:
+    """Orders moving the book to ``weights`` of today's equity, in whole shares at ``prices``.
+
+    A held symbol absent from ``weights`` is sold entirely. Order ids are
+    ``{run_id}:{day}:{symbol}``: deterministic, so a replayed decision is recognised.
+    """
+    equity = portfolio.equity()
+    targets: dict[str, float] = {}
+    for sym, w in weights.items():
+        px = prices.get(str(sym))
+        if px and px > 0 and w > 0:
+            targets[str(sym)] = math.floor(w * equity / px)
+    orders = []
+    for sym in sorted(set(targets) | set(portfolio.positions)):
+        delta = targets.get(sym, 0.0) - portfolio.positions.get(sym, 0.0)
+        px = prices.get(sym) or portfolio.last_price.get(sym, 0.0)
+        if delta == 0 or (targets.get(sym) and abs(delta) * px < min_trade_value):
+            continue
+        orders.append(Order(f"{run_id}:{day.isoformat()}:{sym}", sym, float(delta), day))
+    return orders

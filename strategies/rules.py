@@ -1,0 +1,93 @@
+"""The shipped strategies: top-N, score-weighted, and a momentum baseline with no ML."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from strategies.base import PlanContext, Strategy, StrategyParams, equal_weight
+
+
+class TopNParams(StrategyParams):
+    n: int = Field(default=10, ge=1, description="How many of the best scores to hold.")
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0, description="Hold nothing below it.")
+
+
+class TopN(Strategy):
+    """Equal weight in the N best blended scores."""
+
+    name = "top_n"
+    Params = TopNParams
+
+    def target_weights(self, ctx: PlanContext) -> pd.Series:
+        p: TopNParams = self.params  # type: ignore[assignment]
+        s = ctx.scores["blended_score"].dropna()
+        s = s[s >= p.min_score]
+        # Ties broken by symbol so the same scores always give the same portfolio.
+        best = s.sort_index().sort_values(ascending=False, kind="stable").head(p.n)
+        return equal_weight(list(best.index))
+
+
+class ScoreWeightedParams(StrategyParams):
+    n: int = Field(default=20, ge=1, description="How many of the best scores to hold.")
+    max_weight: float = Field(default=0.10, gt=0.0, le=1.0, description="Cap per position.")
+    power: float = Field(default=1.0, gt=0.0, description="Sharpen (>1) or flatten (<1) scores.")
+
+
+class ScoreWeighted(Strategy):
+    """The N best scores, weighted by score above the median (to a power), capped per position."""
+
+    name = "score_weighted"
+    Params = ScoreWeightedParams
+
+    def target_weights(self, ctx: PlanContext) -> pd.Series:
+        p: ScoreWeightedParams = self.params  # type: ignore[assignment]
+        s = ctx.scores["blended_score"].dropna().sort_index()
+        best = s.sort_values(ascending=False, kind="stable").head(p.n)
+        if best.empty:
+            return pd.Series(dtype="float64")
+        raw = np.power(np.clip(best.to_numpy(), 1e-6, None), p.power)
+        w = pd.Series(raw / raw.sum(), index=best.index)
+        return _cap(w, p.max_weight)
+
+
+def _cap(w: pd.Series, cap: float) -> pd.Series:
+    """Cap weights, handing the excess to the uncapped names; leftover stays in cash."""
+    w = w.copy()
+    for _ in range(len(w)):
+        over = w > cap + 1e-12
+        if not over.any():
+            break
+        excess = float((w[over] - cap).sum())
+        w[over] = cap
+        free = ~over & (w < cap)
+        if not free.any():
+            break
+        w[free] += excess * w[free] / w[free].sum()
+    return w
+
+
+class MomentumParams(StrategyParams):
+    n: int = Field(default=10, ge=1, description="How many of the strongest names to hold.")
+    lookback: int = Field(default=126, ge=5, le=504, description="Trading days of momentum.")
+    skip: int = Field(default=21, ge=0, le=63, description="Most recent days left out.")
+
+
+class Momentum(Strategy):
+    """Baseline with no ML and no wavelet: the N best trailing returns (skipping the last month)."""
+
+    name = "momentum"
+    Params = MomentumParams
+    uses_scores = False
+
+    def target_weights(self, ctx: PlanContext) -> pd.Series:
+        p: MomentumParams = self.params  # type: ignore[assignment]
+        closes = ctx.closes[[c for c in ctx.closes.columns if c in ctx.scores.index]]
+        if len(closes) < p.lookback + 1:
+            return pd.Series(dtype="float64")
+        end = closes.iloc[-1 - p.skip]
+        start = closes.iloc[-1 - p.lookback]
+        mom = (end / start - 1.0).replace([np.inf, -np.inf], np.nan).dropna().sort_index()
+        best = mom.sort_values(ascending=False, kind="stable").head(p.n)
+        return equal_weight(list(best.index))
