@@ -142,14 +142,8 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- input hygiene
-def clean_price_frame(prices: pd.DataFrame) -> pd.DataFrame:
-    """Sorted unique dates, float columns, and only rows with a finite positive close.
-
-    A row without a usable close is no bar at all (dropped); a missing high / low is taken as the
-    close; a missing volume stays NaN (the volume features then use their defaults). Duplicated
-    dates keep the last row. Rows are only removed, never changed across dates, so cleaning the
-    rows <= T gives the same rows as cleaning everything and then cutting at T.
-    """
+def _clean_arrays(prices: pd.DataFrame) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Clean dates and float columns as numpy arrays (see :func:`clean_price_frame`)."""
     df = prices
     if not isinstance(df.index, pd.DatetimeIndex):
         df = df.set_axis(pd.DatetimeIndex(df.index))
@@ -164,15 +158,36 @@ def clean_price_frame(prices: pd.DataFrame) -> pd.DataFrame:
         values = cols.get(c, close)
         cols[c] = np.where(np.isfinite(values), values, close)
     cols.setdefault("volume", np.full(len(close), np.nan))
-    out = pd.DataFrame({c: cols[c][keep] for c in _PRICE_COLUMNS}, index=df.index[keep])
-    out.index.name = "date"
-    return out
+    if keep.all():
+        return pd.DatetimeIndex(df.index), cols
+    return pd.DatetimeIndex(df.index[keep]), {c: v[keep] for c, v in cols.items()}
+
+
+def clean_price_frame(prices: pd.DataFrame) -> pd.DataFrame:
+    """Sorted unique dates, float columns, and only rows with a finite positive close.
+
+    A row without a usable close is no bar at all (dropped); a missing open / high / low is taken
+    as the close; a missing volume stays NaN (the volume features then use their defaults).
+    Duplicated dates keep the last row. Rows are only removed, never changed across dates, so
+    cleaning the rows <= T gives the same rows as cleaning everything and then cutting at T.
+    """
+    index, cols = _clean_arrays(prices)
+    return pd.DataFrame({c: cols[c] for c in _PRICE_COLUMNS}, index=index.rename("date"))
 
 
 def _clean_series(series: pd.Series | None) -> pd.Series | None:
     """Sorted unique dates with finite values, or ``None`` when nothing usable is left."""
     if series is None:
         return None
+    if (
+        isinstance(series.index, pd.DatetimeIndex)
+        and series.dtype == np.float64
+        and series.index.is_monotonic_increasing
+        and series.index.is_unique
+        and len(series)
+        and np.isfinite(series.to_numpy()).all()
+    ):
+        return series
     s = pd.Series(np.asarray(series, dtype=np.float64), index=pd.DatetimeIndex(series.index))
     if not s.index.is_monotonic_increasing:
         s = s.sort_index(kind="stable")
@@ -182,16 +197,19 @@ def _clean_series(series: pd.Series | None) -> pd.Series | None:
     return s if len(s) else None
 
 
-def _tail_rows(df: pd.DataFrame, as_of: pd.Timestamp, n: int) -> pd.DataFrame:
+def _tail_rows(
+    df: pd.DataFrame, as_of: pd.Timestamp, n: int
+) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
     """The last ``n`` clean rows dated <= ``as_of`` (cleans only a tail when it can)."""
-    if df.index.is_monotonic_increasing and df.index.is_unique:
-        end = pd.DatetimeIndex(df.index).searchsorted(as_of, side="right")
+    if isinstance(df.index, pd.DatetimeIndex) and df.index.is_monotonic_increasing:
+        end = df.index.searchsorted(as_of, side="right")
         start = max(0, end - 2 * n)
-        cleaned = clean_price_frame(df.iloc[start:end])
-        if len(cleaned) >= n or start == 0:
-            return cleaned.iloc[-n:]
-    cleaned = clean_price_frame(df)
-    return cleaned.loc[:as_of].iloc[-n:]
+        index, cols = _clean_arrays(df.iloc[start:end])
+        if len(index) >= n or start == 0:
+            return index[-n:], {c: v[-n:] for c, v in cols.items()}
+    index, cols = _clean_arrays(df)
+    end = index.searchsorted(as_of, side="right")
+    return index[max(0, end - n) : end], {c: v[max(0, end - n) : end] for c, v in cols.items()}
 
 
 # ----------------------------------------------------------------------------- window algebra
@@ -396,11 +414,10 @@ def compute_feature_matrix(
     DataFrame indexed by ``date`` (the cleaned stock dates), columns :data:`FEATURE_NAMES`,
     float64, no NaN / inf. Row T equals ``features_as_of(prices, T, ...)``.
     """
-    df = clean_price_frame(prices)
-    dates = pd.DatetimeIndex(df.index)
-    raw = np.full((len(df), NUM_FEATURES), np.nan)
-    if len(df):
-        blocks = [_windows(df[c].to_numpy(), FEATURE_WINDOW) for c in _BLOCK_COLUMNS]
+    dates, cols = _clean_arrays(prices)
+    raw = np.full((len(dates), NUM_FEATURES), np.nan)
+    if len(dates):
+        blocks = [_windows(cols[c], FEATURE_WINDOW) for c in _BLOCK_COLUMNS]
         raw[:, :15] = _stock_features(*blocks)
         sent = _clean_series(sentiment)
         if sent is not None:
@@ -426,11 +443,11 @@ def features_as_of(
     values are read as of that bar's date, so the vector equals the matrix row of that bar. With
     no bar at all, the defaults are returned.
     """
-    tail = _tail_rows(prices, pd.Timestamp(as_of), FEATURE_WINDOW)
-    if tail.empty:
+    index, tail = _tail_rows(prices, pd.Timestamp(as_of), FEATURE_WINDOW)
+    if len(index) == 0:
         return _DEFAULT_VECTOR.copy()
-    when = pd.Timestamp(tail.index[-1])
-    blocks = [_windows(tail[c].to_numpy(), FEATURE_WINDOW)[-1:] for c in _BLOCK_COLUMNS]
+    when = pd.Timestamp(index[-1])
+    blocks = [_windows(tail[c], FEATURE_WINDOW)[-1:] for c in _BLOCK_COLUMNS]
     raw = np.empty(NUM_FEATURES)
     raw[:15] = _stock_features(*blocks)[0]
     raw[15] = _value_as_of(_clean_series(sentiment), when)
@@ -459,13 +476,13 @@ def features_panel_as_of(
     have: list[int] = []
     last_dates: list[pd.Timestamp] = []
     for i, symbol in enumerate(symbols):
-        tail = _tail_rows(prices_by_symbol[symbol], when_ts, FEATURE_WINDOW)
-        if tail.empty:
+        index, tail = _tail_rows(prices_by_symbol[symbol], when_ts, FEATURE_WINDOW)
+        if len(index) == 0:
             continue
         have.append(i)
-        last_dates.append(pd.Timestamp(tail.index[-1]))
+        last_dates.append(pd.Timestamp(index[-1]))
         for block, column in zip(blocks, _BLOCK_COLUMNS, strict=True):
-            block.append(_windows(tail[column].to_numpy(), FEATURE_WINDOW)[-1])
+            block.append(_windows(tail[column], FEATURE_WINDOW)[-1])
     if have:
         rows[have, :15] = _stock_features(*(np.vstack(b) for b in blocks))
     clean_market = _clean_series(market)
@@ -503,7 +520,9 @@ def sector_relative_strength_series(
     if clean_market is not None:
         market_ret = _align(market_feature_frame(clean_market, dates)["market_return_20d"], dates)
     out = pd.DataFrame(
-        DEFAULT_FEATURES["sector_relative_strength"], index=dates.rename("date"), columns=panel.columns
+        DEFAULT_FEATURES["sector_relative_strength"],
+        index=dates.rename("date"),
+        columns=panel.columns,
     )
     by_sector: dict[str, list[str]] = {}
     for symbol in panel.columns:

@@ -13,7 +13,8 @@ Formula
 ``x`` = log closes of the window (128 values), decomposed with the Haar wavelet over 4 levels
 (``pywt.wavedec(x, "haar", level=4)`` -> ``[a4, c4, c3, c2, c1]``). Haar is chosen because, with
 a window length that is a multiple of 2**4, no boundary padding is needed: the *last* coefficient of
-level j is exactly ``(sum of the previous 2**(j-1) log prices - sum of the last 2**(j-1)) / 2**(j/2)``
+level j is exactly ``(sum of the previous 2**(j-1) log prices - sum of the last 2**(j-1))
+/ 2**(j/2)``
 i.e. minus the momentum at scale 2**j of the most recent data, not of a mirrored copy.
 
 Each momentum is measured in units of its random-walk standard deviation: for a random walk with

@@ -27,9 +27,7 @@ def build_network(
 def extract_weights(model: keras.Model) -> NNWeights:
     """Pull Dense/BatchNorm arrays out of a (trained or loaded) network, in layer order."""
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    norms = [
-        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if len(dense) != len(norms) + 1:
         raise ValueError(f"unexpected network: {len(dense)} Dense and {len(norms)} BatchNorm")
     hidden = []
@@ -46,9 +44,7 @@ def network_from_weights(weights: NNWeights, dropout: Sequence[float]) -> keras.
     units = [layer.kernel.shape[1] for layer in weights.hidden]
     model = build_network(weights.hidden[0].kernel.shape[0], units, dropout)
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    norms = [
-        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for d, bn, w in zip(dense[:-1], norms, weights.hidden, strict=True):
         d.set_weights([w.kernel, w.bias])
         bn.set_weights([w.gamma, w.beta, w.moving_mean, w.moving_var])

@@ -1,4 +1,4 @@
-"""Lazy TensorFlow/Keras access: quiet logs, thread settings, seeding (imported only when needed)."""
+"""Lazy TensorFlow/Keras access: quiet logs, thread settings (imported only when needed)."""
 
 from __future__ import annotations
 

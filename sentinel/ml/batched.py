@@ -320,3 +320,167 @@ def fit_nn_many(
     keys = list(datasets)
     res = fit_nn_batched([datasets[k] for k in keys], params, seed=seed)
     return dict(zip(keys, res, strict=True))
+
+
+# --- many symbols, end to end: purged validation + final refit -------------------------------
+
+
+@dataclass
+class TrainResult:
+    """Outcome for one symbol of :func:`train_many`.
+
+    ``model`` is the final ensemble (None on failure), ``metrics`` the purged-validation
+    report (:func:`~sentinel.ml.validation.validation_report`), ``info`` the training window
+    for metadata, ``error`` the reason the symbol failed (the others are unaffected).
+    """
+
+    symbol: str
+    model: Any = None
+    metrics: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when a model was produced."""
+        return self.error is None and self.model is not None
+
+
+def train_many(
+    datasets: Mapping[str, tuple[Any, Any, Any]],
+    *,
+    nn: NNRegressor | None = None,
+    xgb: Any = None,
+    nn_weight: float = 0.5,
+    horizon_days: int = 14,
+    embargo_days: int | None = None,
+    val_fraction: float = 0.2,
+    momentum_col: int = 2,
+    leakage_diagnostic: bool = True,
+    refit: str = "all",
+    xgb_workers: int = 1,
+    seed: int = 0,
+) -> dict[str, TrainResult]:
+    """Validate and fit NN + XGBoost ensembles for many symbols at once.
+
+    Parameters
+    ----------
+    datasets
+        ``symbol -> (X, y, dates)``: rows with known labels as of the training day, any order.
+    nn, xgb
+        Unfitted templates for hyperparameters (notes' defaults when None).
+    refit
+        ``"all"`` (default): the final model is refitted on every sample given (all labels are
+        known, so nothing leaks; the most recent rows matter most for a time series), while the
+        metrics describe the same procedure on the purged split. ``"train"``: keep the model
+        fitted on the purged training part (cheaper, and metrics describe exactly that model).
+    xgb_workers
+        Threads fitting boosters while TensorFlow trains the networks (xgboost releases the
+        GIL); on 2 cores, 1 worker next to 1 TF thread uses both.
+
+    Returns
+    -------
+    dict of TrainResult
+        Every input symbol, in input order; a bad symbol carries ``error``, the rest go on.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sentinel.ml.ensemble import EnsembleModel, clone
+    from sentinel.ml.validation import (
+        purged_split,
+        regression_metrics,
+        shuffled_split,
+        to_days,
+        validation_report,
+    )
+    from sentinel.ml.xgb import XGBRegressorModel
+
+    if refit not in ("all", "train"):
+        raise ValueError(f"refit must be 'all' or 'train', got {refit!r}")
+    nn_t = nn if nn is not None else NNRegressor(random_state=seed)
+    xgb_t = xgb if xgb is not None else XGBRegressorModel(random_state=seed)
+    results = {sym: TrainResult(sym) for sym in datasets}
+    jobs: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # (symbol, role, X, y)
+    prepared: dict[str, dict[str, Any]] = {}
+    for sym, (X, y, dates) in datasets.items():
+        try:
+            Xa, ya = check_Xy(X, y, min_samples=nn_t.min_samples)
+            d = to_days(dates)
+            if len(d) != len(ya):
+                raise ValueError(f"{len(d)} dates for {len(ya)} samples")
+            order = np.argsort(d, kind="stable")
+            Xa, ya, d = Xa[order], ya[order], d[order]
+            split = purged_split(
+                d, horizon_days, val_fraction=val_fraction, embargo_days=embargo_days
+            )
+            tr = split.train_idx
+            check_Xy(Xa[tr], ya[tr], min_samples=nn_t.min_samples)
+        except ValueError as exc:
+            results[sym].error = f"{sym}: {exc}"
+            continue
+        prepared[sym] = {"X": Xa, "y": ya, "d": d, "split": split}
+        jobs.append((sym, "val", Xa[tr], ya[tr]))
+        if leakage_diagnostic:
+            s_tr, s_va = shuffled_split(len(ya), val_fraction, seed)
+            prepared[sym]["shuffled"] = (s_tr, s_va)
+            jobs.append((sym, "shuffled", Xa[s_tr], ya[s_tr]))
+        if refit == "all":
+            jobs.append((sym, "final", Xa, ya))
+
+    def fit_xgb(job: tuple[str, str, np.ndarray, np.ndarray]) -> Any:
+        try:
+            return clone(xgb_t).fit(job[2], job[3])
+        except ValueError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, xgb_workers)) as pool:
+        xgb_futures = [pool.submit(fit_xgb, job) for job in jobs]  # overlaps the TF run below
+        nn_fits = fit_nn_batched([(j[2], j[3]) for j in jobs], nn_t, seed=seed)
+        xgb_fits = [f.result() for f in xgb_futures]
+
+    fitted: dict[tuple[str, str], EnsembleModel | str] = {}
+    for job, nr, xr in zip(jobs, nn_fits, xgb_fits, strict=True):
+        key = (job[0], job[1])
+        if nr.model is None or isinstance(xr, Exception):
+            fitted[key] = str(nr.error if nr.model is None else xr)
+        else:
+            fitted[key] = EnsembleModel(nn_t, xgb_t, nn_weight).set_members(nr.model, xr)
+
+    for sym, p in prepared.items():
+        roles = ["val", "shuffled", "final"]
+        errors = [f for r in roles if isinstance(f := fitted.get((sym, r)), str)]
+        if errors:
+            results[sym].error = f"{sym}: {errors[0]}"
+            continue
+        X, y, d, split = p["X"], p["y"], p["d"], p["split"]
+        val_model = fitted[(sym, "val")]
+        final = fitted[(sym, "final")] if refit == "all" else val_model
+        assert isinstance(val_model, EnsembleModel) and isinstance(final, EnsembleModel)
+        shuffled = None
+        if leakage_diagnostic:
+            s_model = fitted[(sym, "shuffled")]
+            assert isinstance(s_model, EnsembleModel)
+            s_va = p["shuffled"][1]
+            shuffled = regression_metrics(y[s_va], s_model.predict(X[s_va]))
+        Xv = X[split.val_idx]
+        used = np.arange(len(y)) if refit == "all" else split.train_idx
+        results[sym].model = final
+        results[sym].metrics = validation_report(
+            y[split.val_idx],
+            val_model.predict_components(Xv),
+            Xv,
+            split,
+            momentum_col=momentum_col,
+            shuffled=shuffled,
+            n_trained=len(used),
+        )
+        last = d[used].max()
+        results[sym].info = {
+            "n_samples": int(len(used)),
+            "train_start": str(d[used].min()),
+            "train_end": str(last),
+            "label_known_at": str(last + np.timedelta64(int(horizon_days), "D")),
+            "horizon_days": int(horizon_days),
+            "refit": refit,
+        }
+    return results

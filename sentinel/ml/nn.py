@@ -39,9 +39,7 @@ class NNWeights:
     out_kernel: np.ndarray
     out_bias: np.ndarray
 
-    def folded(
-        self, mean: np.ndarray, scale: np.ndarray
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def folded(self, mean: np.ndarray, scale: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Fold the scaler and each BatchNorm into the next Dense: ``relu`` chain of matmuls.
 
         ``BN(h) = a*h + c`` with ``a = gamma/sqrt(var+eps)``, ``c = beta - a*mean`` is affine, so

@@ -238,9 +238,7 @@ def validate_symbol(
 
     template = model if model is not None else EnsembleModel()
     Xa, ya = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    split = purged_split(
-        dates, horizon_days, val_fraction=val_fraction, embargo_days=embargo_days
-    )
+    split = purged_split(dates, horizon_days, val_fraction=val_fraction, embargo_days=embargo_days)
     fitted = clone(template).fit(Xa[split.train_idx], ya[split.train_idx])
     Xv = Xa[split.val_idx]
     preds = (

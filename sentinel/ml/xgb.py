@@ -74,9 +74,7 @@ class XGBRegressorModel:
         Xa, ya = check_Xy(X, y, min_samples=self.min_samples)
         mean, scale = fit_scaler(Xa)
         dtrain = xgb.DMatrix((Xa - mean) / scale, label=ya)
-        booster = xgb.train(
-            self._booster_params(), dtrain, num_boost_round=int(self.n_estimators)
-        )
+        booster = xgb.train(self._booster_params(), dtrain, num_boost_round=int(self.n_estimators))
         return self._set_state(booster, mean, scale, n_samples=len(ya))
 
     def _set_state(

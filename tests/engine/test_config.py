@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from engine.config import RunConfig, load_config
 from sentinel.errors import ConfigError
@@ -33,7 +34,7 @@ def test_loads_and_hashes(tmp_path):
     assert cfg.config_hash() == load_config(_write(tmp_path, BASE)).config_hash()
     other = cfg.with_updates({"ml.blend_ratio": 0.5})
     assert other.ml.blend_ratio == 0.5 and other.config_hash() != cfg.config_hash()
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(ValidationError):  # frozen
         cfg.name = "x"  # type: ignore[misc]
 
 
