@@ -1,0 +1,122 @@
+"""Vectorised evaluation of many XGBoost boosters at once, from their JSON dump.
+
+Why: ``Booster.inplace_predict`` costs ~0.2 ms per call, so 500 symbols a day cost ~100 ms of
+per-call overhead for 500 rows. Flattening every tree of every symbol into arrays lets one numpy
+loop of ``depth`` steps route all (symbol, tree) pairs together. Tests check it equals xgboost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FlatTrees:
+    """One booster's trees as arrays (``[n_trees, n_nodes]``); leaves loop onto themselves."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    base_score: float
+    depth: int
+
+
+def flatten_booster(booster: Any) -> FlatTrees:
+    """Parse a regression booster's JSON model into :class:`FlatTrees`."""
+    model = json.loads(bytes(booster.save_raw("json")))
+    learner = model["learner"]
+    objective = learner.get("objective", {}).get("name", "reg:squarederror")
+    if objective != "reg:squarederror":
+        raise ValueError(f"only reg:squarederror boosters are supported, got {objective}")
+    base = float(str(learner["learner_model_param"]["base_score"]).strip("[]"))
+    trees = learner["gradient_booster"]["model"]["trees"]
+    n_nodes = max([len(t["left_children"]) for t in trees] + [1])
+    shape = (max(len(trees), 1), n_nodes)
+    feature = np.zeros(shape, np.int32)
+    threshold = np.zeros(shape, np.float32)
+    left = np.tile(np.arange(n_nodes, dtype=np.int32), (shape[0], 1))
+    right = left.copy()
+    value = np.zeros(shape, np.float32)
+    depth = 0
+    for i, t in enumerate(trees):
+        lc = np.asarray(t["left_children"], np.int32)
+        rc = np.asarray(t["right_children"], np.int32)
+        cond = np.asarray(t["split_conditions"], np.float32)
+        n = len(lc)
+        leaf = lc == -1
+        feature[i, :n] = np.where(leaf, 0, np.asarray(t["split_indices"], np.int32))
+        threshold[i, :n] = cond
+        left[i, :n] = np.where(leaf, np.arange(n), lc)
+        right[i, :n] = np.where(leaf, np.arange(n), rc)
+        value[i, :n] = np.where(leaf, cond, 0.0)
+        node_depth = np.zeros(n, np.int32)
+        for j in range(n):  # children always have larger ids than their parent
+            if not leaf[j]:
+                node_depth[lc[j]] = node_depth[rc[j]] = node_depth[j] + 1
+        depth = max(depth, int(node_depth.max()))
+    return FlatTrees(feature, threshold, left, right, value, base, depth)
+
+
+@dataclass(frozen=True)
+class TreeStack:
+    """Many boosters' trees in flat arrays with global node ids, for batched routing."""
+
+    feature: np.ndarray  # [total_nodes]
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray  # [n_models, n_trees] global id of each tree's root
+    base_score: np.ndarray  # [n_models]
+    depth: int
+
+    @classmethod
+    def build(cls, flats: list[FlatTrees]) -> TreeStack:
+        """Pad every booster to the same tree/node counts and concatenate."""
+        n_trees = max(f.feature.shape[0] for f in flats)
+        n_nodes = max(f.feature.shape[1] for f in flats)
+        size = n_trees * n_nodes
+        arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "t", "l", "r", "v")}
+        for m, f in enumerate(flats):
+            pad = np.zeros((n_trees, n_nodes), np.int32)
+            ids = np.tile(np.arange(n_nodes, dtype=np.int32), (n_trees, 1))
+            feat, thr, val = pad.copy(), np.zeros_like(pad, np.float32), pad.astype(np.float32)
+            lft, rgt = ids.copy(), ids.copy()
+            a, b = f.feature.shape
+            feat[:a, :b], thr[:a, :b], val[:a, :b] = f.feature, f.threshold, f.value
+            lft[:a, :b], rgt[:a, :b] = f.left, f.right
+            offset = m * size + np.arange(n_trees, dtype=np.int64)[:, None] * n_nodes
+            arrays["f"].append(feat.ravel())
+            arrays["t"].append(thr.ravel())
+            arrays["v"].append(val.ravel())
+            arrays["l"].append((lft + offset).ravel())
+            arrays["r"].append((rgt + offset).ravel())
+        roots = np.arange(len(flats))[:, None] * size + np.arange(n_trees)[None, :] * n_nodes
+        return cls(
+            np.concatenate(arrays["f"]).astype(np.int64),
+            np.concatenate(arrays["t"]),
+            np.concatenate(arrays["l"]).astype(np.int64),
+            np.concatenate(arrays["r"]).astype(np.int64),
+            np.concatenate(arrays["v"]).astype(np.float64),
+            roots.astype(np.int64),
+            np.array([f.base_score for f in flats], np.float64),
+            max(f.depth for f in flats),
+        )
+
+    def predict(self, model_idx: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Row ``i`` of ``X`` (already scaled, any float) scored by model ``model_idx[i]``."""
+        xf = np.asarray(X, dtype=np.float32)  # xgboost compares in float32
+        n_feat = xf.shape[1]
+        node = self.roots[model_idx]  # [k, n_trees]
+        row_base = (np.arange(len(model_idx), dtype=np.int64) * n_feat)[:, None]
+        flat_x = xf.ravel()
+        for _ in range(self.depth):
+            go_left = flat_x[row_base + self.feature[node]] < self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return self.value[node].sum(axis=1) + self.base_score[model_idx]

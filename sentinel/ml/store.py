@@ -1,0 +1,347 @@
+"""Per-symbol model folders that are safe to load and replaced atomically.
+
+Layout::
+
+    {root}/{symbol}            -> symlink to .versions/{symbol}/{version}
+    {root}/.versions/{symbol}/{version}/   the seven files below, never modified once renamed
+
+A save writes a new version into a temporary folder, fsyncs every file and the folder, renames
+it to its final name, then swaps the symbol's symlink with ``os.replace`` of a fresh symlink:
+atomic on POSIX, so a process killed at any moment leaves either the old or the new complete
+version. Old versions are removed after the swap. Nothing is unpickled: scalers are JSON, the
+network loads with Keras ``safe_mode=True`` and the booster from JSON; every file's SHA-256 is
+recorded in ``ensemble_metadata.json`` (written last) and checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentinel.ml.errors import MLError, ModelLoadError
+
+FORMAT_VERSION = 1
+MODEL_FILES = (
+    "nn_model.keras",
+    "xgb_model.json",
+    "nn_metadata.json",
+    "xgb_metadata.json",
+    "ensemble_metadata.json",
+    "nn_scaler.json",
+    "xgb_scaler.json",
+)
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$")
+_VERSIONS = ".versions"
+_TMP_PREFIX = ".tmp-"
+# Test hook: seconds to sleep after each file is written (lets a test SIGKILL mid-save).
+_PAUSE_ENV = "SENTINEL_ML_STORE_TEST_PAUSE"
+
+
+def check_symbol(symbol: str) -> str:
+    """Reject names that could escape the root or collide with internal folders."""
+    if not isinstance(symbol, str) or not _SYMBOL.match(symbol) or ".." in symbol:
+        raise MLError(f"invalid symbol for a model folder: {symbol!r}")
+    return symbol
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+@dataclass
+class StoredModel:
+    """A loaded ensemble with its metadata files (``nn``, ``xgb``, ``ensemble``)."""
+
+    symbol: str
+    model: Any
+    metadata: dict[str, dict[str, Any]]
+    folder: Path
+
+
+def serialize(symbol: str, model: Any, metadata: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The seven files of a fitted :class:`EnsembleModel` as bytes (imports Keras).
+
+    ``metadata`` (metrics, training window, features, ...) goes into ``ensemble_metadata.json``;
+    the member files get their own hyperparameters and fit details.
+    """
+    check_symbol(symbol)
+    if not hasattr(model, "nn_"):
+        raise MLError(f"cannot save an unfitted model for {symbol}")
+    meta = dict(metadata or {})
+    now = meta.pop("trained_at", None) or datetime.now(UTC).isoformat(timespec="seconds")
+    nn, xgb = model.nn_, model.xgb_
+    n_feat = int(model.n_features_in_)
+    features = meta.pop("features", None) or [f"f{i}" for i in range(n_feat)]
+    if len(features) != n_feat:
+        raise MLError(f"{symbol}: {len(features)} feature names for {n_feat} features")
+    common = {"format_version": FORMAT_VERSION, "symbol": symbol, "trained_at": now}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nn_model.keras"
+        nn.to_keras().save(path)
+        keras_bytes = path.read_bytes()
+    files: dict[str, bytes] = {
+        "nn_model.keras": keras_bytes,
+        "xgb_model.json": bytes(xgb.booster_.save_raw("json")),
+        "nn_scaler.json": _json_bytes(
+            {**common, "mean": nn.scaler_mean_.tolist(), "scale": nn.scaler_scale_.tolist()}
+        ),
+        "xgb_scaler.json": _json_bytes(
+            {**common, "mean": xgb.scaler_mean_.tolist(), "scale": xgb.scaler_scale_.tolist()}
+        ),
+        "nn_metadata.json": _json_bytes(
+            {
+                **common,
+                "model_type": "nn",
+                "features": list(features),
+                "hyperparameters": nn.get_params(),
+                "n_samples": nn.n_samples_,
+                "best_epoch": nn.best_epoch_,
+                "n_epochs": nn.n_epochs_,
+                "best_val_loss": nn.best_val_loss_,
+            }
+        ),
+        "xgb_metadata.json": _json_bytes(
+            {
+                **common,
+                "model_type": "xgb",
+                "features": list(features),
+                "hyperparameters": xgb.get_params(),
+                "n_samples": xgb.n_samples_,
+            }
+        ),
+    }
+    files["ensemble_metadata.json"] = _json_bytes(
+        {
+            **meta,
+            **common,
+            "model_type": "ensemble",
+            "features": list(features),
+            "weights": {"nn": model.nn_weight, "xgb": 1.0 - model.nn_weight},
+            "n_samples": nn.n_samples_,
+            "files": {name: _sha256(data) for name, data in sorted(files.items())},
+        }
+    )
+    return files
+
+
+class ModelStore:
+    """Folder of per-symbol models; see the module docstring for the layout and guarantees."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    # -- writing ----------------------------------------------------------------------------
+    def save(self, symbol: str, model: Any, metadata: dict[str, Any] | None = None) -> Path:
+        """Serialise and atomically install a new version; returns the version folder."""
+        return self.write_files(symbol, serialize(symbol, model, metadata))
+
+    def write_files(self, symbol: str, files: dict[str, bytes]) -> Path:
+        """Install prepared files as the symbol's new version (the atomic part of ``save``)."""
+        check_symbol(symbol)
+        if set(files) != set(MODEL_FILES):
+            raise MLError(f"{symbol}: expected files {sorted(MODEL_FILES)}, got {sorted(files)}")
+        pause = float(os.environ.get(_PAUSE_ENV, "0") or 0)
+        vdir = self.root / _VERSIONS / symbol
+        vdir.mkdir(parents=True, exist_ok=True)
+        version = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+        tmp = vdir / f"{_TMP_PREFIX}{version}"
+        tmp.mkdir()
+        # ensemble_metadata.json last: it lists the checksums of the others
+        for name in sorted(files, key=lambda n: n == "ensemble_metadata.json"):
+            with open(tmp / name, "wb") as fh:
+                fh.write(files[name])
+                fh.flush()
+                os.fsync(fh.fileno())
+            if pause:
+                time.sleep(pause)
+        _fsync_dir(tmp)
+        final = vdir / version
+        os.rename(tmp, final)
+        _fsync_dir(vdir)
+        link = self.root / symbol
+        if link.exists() and not link.is_symlink():  # legacy plain folder from the notes
+            os.rename(link, vdir / f"legacy-{version}")
+        tmp_link = self.root / f"{_TMP_PREFIX}{symbol}-{uuid.uuid4().hex[:8]}"
+        os.symlink(os.path.join(_VERSIONS, symbol, version), tmp_link)
+        os.replace(tmp_link, link)
+        _fsync_dir(self.root)
+        self.gc(symbol)
+        return final
+
+    def gc(self, symbol: str, *, stale_after: float = 3600.0) -> list[Path]:
+        """Delete versions other than the current one; unfinished temp folders once stale.
+
+        A temp folder younger than ``stale_after`` seconds may belong to a concurrent save.
+        """
+        vdir = self.root / _VERSIONS / check_symbol(symbol)
+        current = self._current(symbol)
+        removed = []
+        if not vdir.is_dir():
+            return removed
+        now = time.time()
+        for entry in vdir.iterdir():
+            if current is not None and entry.resolve() == current.resolve():
+                continue
+            if entry.name.startswith(_TMP_PREFIX) and now - entry.stat().st_mtime < stale_after:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        return removed
+
+    def delete(self, symbol: str) -> None:
+        """Remove a symbol's model and all its versions."""
+        link = self.root / check_symbol(symbol)
+        if link.is_symlink():
+            link.unlink()
+        elif link.is_dir():
+            shutil.rmtree(link)
+        shutil.rmtree(self.root / _VERSIONS / symbol, ignore_errors=True)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _current(self, symbol: str) -> Path | None:
+        link = self.root / symbol
+        return link if link.exists() else None
+
+    def symbols(self) -> list[str]:
+        """Symbols that have a current model folder."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if not p.name.startswith(".") and p.is_dir() and _SYMBOL.match(p.name)
+        )
+
+    def exists(self, symbol: str) -> bool:
+        """Whether ``symbol`` has a current model folder."""
+        return self._current(check_symbol(symbol)) is not None
+
+    def _verified_files(self, symbol: str) -> tuple[Path, dict[str, bytes], dict[str, Any]]:
+        folder = self.root / check_symbol(symbol)
+        if not folder.exists():
+            raise ModelLoadError(folder, "no model folder (train the symbol first)")
+        try:
+            present = {p.name for p in folder.iterdir()}
+            data = {n: (folder / n).read_bytes() for n in MODEL_FILES if n in present}
+        except OSError as exc:
+            raise ModelLoadError(folder, f"unreadable: {exc}") from exc
+        missing = sorted(set(MODEL_FILES) - present)
+        if missing:
+            raise ModelLoadError(folder, f"missing file(s) {missing}")
+        extra = sorted(present - set(MODEL_FILES))
+        if extra:
+            raise ModelLoadError(folder, f"unexpected file(s) {extra}; refusing to load")
+        metas: dict[str, Any] = {}
+        for name in ("ensemble_metadata.json", "nn_metadata.json", "xgb_metadata.json",
+                     "nn_scaler.json", "xgb_scaler.json"):  # fmt: skip
+            try:
+                metas[name] = json.loads(data[name])
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ModelLoadError(folder, f"{name} is not valid JSON: {exc}") from exc
+            if not isinstance(metas[name], dict):
+                raise ModelLoadError(folder, f"{name} is not a JSON object")
+            if metas[name].get("format_version") != FORMAT_VERSION:
+                raise ModelLoadError(
+                    folder,
+                    f"{name} has format_version {metas[name].get('format_version')!r}, "
+                    f"this code reads {FORMAT_VERSION}",
+                )
+            if metas[name].get("symbol") != symbol:
+                raise ModelLoadError(
+                    folder, f"{name} is for symbol {metas[name].get('symbol')!r}, not {symbol!r}"
+                )
+        sums = metas["ensemble_metadata.json"].get("files") or {}
+        for name in MODEL_FILES:
+            if name == "ensemble_metadata.json":
+                continue
+            if sums.get(name) != _sha256(data[name]):
+                raise ModelLoadError(folder, f"{name} does not match its recorded checksum")
+        return folder, data, metas
+
+    def read_metadata(self, symbol: str) -> dict[str, dict[str, Any]]:
+        """Validated metadata only (no TensorFlow import): for listings and the API."""
+        _, _, metas = self._verified_files(symbol)
+        return {
+            "ensemble": metas["ensemble_metadata.json"],
+            "nn": metas["nn_metadata.json"],
+            "xgb": metas["xgb_metadata.json"],
+        }
+
+    def load(self, symbol: str) -> StoredModel:
+        """Load and validate a symbol's ensemble; any problem raises :class:`ModelLoadError`."""
+        import xgboost as xgb_lib
+
+        from sentinel.ml.ensemble import EnsembleModel
+        from sentinel.ml.nn import NNRegressor
+        from sentinel.ml.xgb import XGBRegressorModel
+
+        folder, data, metas = self._verified_files(symbol)
+        nn_meta, xgb_meta = metas["nn_metadata.json"], metas["xgb_metadata.json"]
+        ens = metas["ensemble_metadata.json"]
+        n_feat = len(ens.get("features", []))
+        scalers = {}
+        for name in ("nn_scaler.json", "xgb_scaler.json"):
+            try:
+                mean = np.asarray(metas[name]["mean"], dtype=np.float64)
+                scale = np.asarray(metas[name]["scale"], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelLoadError(folder, f"{name} lacks numeric mean/scale: {exc}") from exc
+            if mean.shape != (n_feat,) or scale.shape != (n_feat,) or not np.all(scale > 0):
+                raise ModelLoadError(folder, f"{name} does not fit {n_feat} features")
+            scalers[name] = (mean, scale)
+        try:
+            from sentinel.ml._tf import keras
+
+            keras_model = keras.models.load_model(
+                folder / "nn_model.keras", safe_mode=True, compile=False
+            )
+            nn = NNRegressor.from_keras(
+                keras_model,
+                *scalers["nn_scaler.json"],
+                nn_meta.get("hyperparameters", {}),
+                n_samples=nn_meta.get("n_samples", 0),
+                best_epoch=nn_meta.get("best_epoch", 0),
+                n_epochs=nn_meta.get("n_epochs", 0),
+                best_val_loss=nn_meta.get("best_val_loss", float("nan")),
+            )
+        except Exception as exc:  # noqa: BLE001 - anything Keras raises means "unusable"
+            raise ModelLoadError(folder, f"nn_model.keras: {type(exc).__name__}: {exc}") from exc
+        try:
+            booster = xgb_lib.Booster()
+            booster.load_model(bytearray(data["xgb_model.json"]))
+            booster.set_param({"nthread": 1})
+            xgb = XGBRegressorModel(**xgb_meta.get("hyperparameters", {}))._set_state(
+                booster, *scalers["xgb_scaler.json"], n_samples=xgb_meta.get("n_samples", 0)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(folder, f"xgb_model.json: {type(exc).__name__}: {exc}") from exc
+        if nn.n_features_in_ != n_feat or int(booster.num_features()) != n_feat:
+            raise ModelLoadError(folder, f"models do not take the {n_feat} listed features")
+        w = float(ens.get("weights", {}).get("nn", 0.5))
+        model = EnsembleModel(nn_weight=w).set_members(nn, xgb)
+        meta = {"ensemble": ens, "nn": nn_meta, "xgb": xgb_meta}
+        return StoredModel(symbol, model, meta, folder.resolve())

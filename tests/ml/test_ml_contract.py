@@ -1,0 +1,85 @@
+"""One contract test over the three models: NN, XGBoost, ensemble."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentinel.ml.errors import ModelError, NotFittedError
+from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+from tests.ml.conftest import FAST_NN
+
+
+def _nn():
+    return NNRegressor(**FAST_NN)
+
+
+def _xgb():
+    return XGBRegressorModel(n_estimators=20)
+
+
+FACTORIES = {
+    "nn": _nn,
+    "xgb": _xgb,
+    "ensemble": lambda: EnsembleModel(_nn(), _xgb()),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def factory(request):
+    return FACTORIES[request.param]
+
+
+def test_fit_returns_self_and_predicts_one_value_per_row(factory, data):
+    X, y, _ = data
+    model = factory()
+    assert model.fit(X, y) is model
+    pred = model.predict(X[:7])
+    assert pred.shape == (7,) and pred.dtype == np.float64 and np.isfinite(pred).all()
+    assert model.n_features_in_ == X.shape[1]
+
+
+def test_init_stores_hyperparameters_only(factory):
+    model = factory()
+    assert not [k for k in vars(model) if k.endswith("_")]
+
+
+def test_same_seed_same_model(factory, data):
+    X, y, _ = data
+    a = factory().fit(X, y).predict(X)
+    b = factory().fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unfitted_predict_raises_clear_error(factory, data):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        factory().predict(data[0])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y), "NaN"),
+        (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), y), "inf"),
+        (lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.nan, y)), "y contains"),
+        (lambda X, y: (X[:5], y[:5]), "too few samples"),
+        (lambda X, y: (X, np.full_like(y, 0.01)), "constant"),
+        (lambda X, y: (X, y[:-1]), "rows"),
+        (lambda X, y: (X[:, :, None], y), "2-D"),
+    ],
+)
+def test_bad_input_raises_model_error(factory, data, mutate, message):
+    X, y = mutate(*data[:2])
+    with pytest.raises(ModelError, match=message):
+        factory().fit(X, y)
+
+
+def test_predict_rejects_wrong_width_and_nan(factory, data):
+    X, y, _ = data
+    model = factory().fit(X, y)
+    with pytest.raises(ModelError, match="features"):
+        model.predict(X[:, :5])
+    bad = X[:2].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ModelError, match="NaN"):
+        model.predict(bad)

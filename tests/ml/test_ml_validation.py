@@ -1,0 +1,92 @@
+"""Purged split and metrics: the validation must not leak and must be comparable to baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentinel.ml.errors import ModelError
+from sentinel.ml.validation import (
+    aggregate_metrics,
+    baseline_predictions,
+    purged_split,
+    regression_metrics,
+    validate_symbol,
+)
+
+
+def test_purge_and_embargo_keep_label_windows_out_of_validation_block():
+    rng = np.random.default_rng(1)
+    dates = np.datetime64("2020-01-01") + np.sort(rng.choice(900, size=120, replace=False))
+    shuffled = rng.permutation(120)
+    split = purged_split(dates[shuffled], horizon_days=14)
+    d = dates[shuffled]
+    start = d[split.val_idx].min()
+    assert start == split.val_start
+    assert (d[split.train_idx] + np.timedelta64(28, "D") < start).all()
+    assert (d[split.purged_idx] < start).all()
+    assert (d[split.purged_idx] + np.timedelta64(28, "D") >= start).all()
+    assert len(split.val_idx) >= 24  # ~20 % of 120, most recent
+    assert sorted([*split.train_idx, *split.val_idx, *split.purged_idx]) == list(range(120))
+
+
+def test_weekly_samples_lose_exactly_four_to_purge_and_embargo():
+    dates = np.datetime64("2020-01-01") + 7 * np.arange(100)
+    split = purged_split(dates, horizon_days=14)
+    assert (len(split.train_idx), len(split.val_idx), len(split.purged_idx)) == (76, 20, 4)
+
+
+def test_purge_leaving_nothing_raises():
+    with pytest.raises(ModelError, match="no training samples"):
+        purged_split(np.datetime64("2020-01-01") + np.arange(10), horizon_days=30)
+
+
+def test_metrics_by_hand():
+    m = regression_metrics([0.01, -0.02, 0.03, 0.00], [0.02, -0.01, 0.01, -0.01])
+    assert m["rmse"] == pytest.approx(np.sqrt((1e-4 + 1e-4 + 4e-4 + 1e-4) / 4))
+    assert m["mae"] == pytest.approx(0.0125)
+    assert m["hit_rate"] == pytest.approx(0.75)  # 0.00 vs -0.01 differ in sign
+    assert m["ic"] == pytest.approx(3.5 / np.sqrt(4.5 * 5.0))  # Spearman with a tie
+    zero = regression_metrics([0.01, -0.02], [0.0, 0.0])
+    assert zero["ic"] is None and zero["hit_rate"] is None and zero["r2"] is not None
+
+
+def test_momentum_baseline_scales_return_20d_to_horizon():
+    X = np.zeros((2, 20))
+    X[:, 2] = [0.04, -0.02]
+    base = baseline_predictions(X, horizon_days=14, momentum_col=2)
+    np.testing.assert_allclose(base["momentum"], [0.02, -0.01])  # 10 trading days of 20
+    np.testing.assert_array_equal(base["zero"], [0.0, 0.0])
+
+
+def test_validate_symbol_reports_models_baselines_and_diagnostic(data):
+    import json
+
+    from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+    from tests.ml.conftest import FAST_NN
+
+    X, y, dates = data
+    model = EnsembleModel(NNRegressor(**FAST_NN), XGBRegressorModel(n_estimators=20))
+    rep = validate_symbol(X, y, dates, model=model)
+    json.dumps(rep, allow_nan=False)
+    assert set(rep["models"]) == {"nn", "xgb", "ensemble"}
+    assert set(rep["baselines"]) == {"zero", "momentum"}
+    assert rep["shuffled_split"]["n"] == 20
+    assert rep["validation_rmse"] == rep["models"]["ensemble"]["rmse"]
+    assert rep["split"]["n_validation"] == 20
+
+
+def test_aggregate_skips_undefined_and_sums_samples():
+    a = {"validation_rmse": 0.02, "validation_mae": 0.01, "validation_r2": 0.1,
+         "validation_ic": None, "training_samples": 100,
+         "baselines": {"zero": {"rmse": 0.03, "ic": None}}}  # fmt: skip
+    b = {"validation_rmse": 0.04, "validation_mae": 0.03, "validation_r2": -0.1,
+         "validation_ic": 0.2, "training_samples": 50,
+         "baselines": {"zero": {"rmse": 0.05, "ic": None}}}  # fmt: skip
+    agg = aggregate_metrics([a, b])
+    assert agg["avg_validation_rmse"] == pytest.approx(0.03)
+    assert agg["avg_validation_r2"] == pytest.approx(0.0)
+    assert agg["avg_validation_ic"] == pytest.approx(0.2)
+    assert agg["total_trained_samples"] == 150
+    assert agg["baselines"]["zero"]["avg_validation_rmse"] == pytest.approx(0.04)
+    assert agg["baselines"]["zero"]["avg_validation_ic"] is None
