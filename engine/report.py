@@ -1,0 +1,325 @@
+"""The run's outputs: one self-contained HTML report with plotly charts, and the CSV/JSON records.
+
+The report must open offline (the machines running backtests have no internet), so plotly.js is
+inlined exactly once, with the first chart; the others reference it. Every piece of user text
+(title, warnings, config, metric names) is HTML-escaped by the template's autoescaping; symbol names
+inside chart data are escaped by plotly's JSON encoder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from jinja2 import Environment
+from markupsafe import Markup
+
+from engine.metrics import align_benchmark, to_json_float
+
+#: Holdings chart: symbols kept by average weight; the rest are summed into "other".
+TOP_HOLDINGS = 15
+
+#: Metrics shown as percentages in the table; the others as plain numbers.
+PERCENT_METRICS = frozenset(
+    {
+        "total_return",
+        "cagr",
+        "annualized_volatility",
+        "max_drawdown",
+        "benchmark_total_return",
+        "benchmark_cagr",
+        "benchmark_max_drawdown",
+        "excess_return",
+        "excess_total_return",
+        "turnover",
+        "hit_rate",
+        "exposure",
+    }
+)
+
+CHART_IDS = ("chart-equity", "chart-drawdown", "chart-holdings", "chart-turnover")
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+.warnings { background: #fff3cd; border: 2px solid #d39e00; border-radius: 4px;
+  padding: .5rem 1rem; margin: 1rem 0; }
+.warnings strong { color: #8a6100; }
+table.metrics { border-collapse: collapse; }
+table.metrics td, table.metrics th { border-bottom: 1px solid #ddd; padding: .25rem .8rem; }
+table.metrics td.value { text-align: right; font-variant-numeric: tabular-nums; }
+pre.config { background: #f6f8fa; padding: .8rem; overflow-x: auto; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+{% if warnings %}
+<div class="warnings" role="alert"><strong>Warnings</strong>
+<ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul>
+</div>
+{% endif %}
+<h2>Metrics</h2>
+<table class="metrics">
+<tr><th>metric</th><th>value</th></tr>
+{% for name, value in metrics %}<tr><td>{{ name }}</td><td class="value">{{ value }}</td></tr>
+{% endfor %}</table>
+{% for heading, chart in charts %}
+<h2>{{ heading }}</h2>
+{{ chart }}
+{% endfor %}
+{% if config_text %}
+<h2>Configuration</h2>
+<pre class="config">{{ config_text }}</pre>
+{% endif %}
+</body>
+</html>
+"""
+
+_ENV = Environment(autoescape=True, keep_trailing_newline=True)
+
+
+def write_report(
+    path: Path,
+    *,
+    title: str,
+    equity: pd.Series,
+    benchmark: pd.Series | None,
+    weights: pd.DataFrame,
+    trades: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    warnings: Sequence[str] = (),
+    config_text: str = "",
+) -> Path:
+    """Write one self-contained ``report.html`` (works offline) and return its path.
+
+    Charts: equity against the benchmark rebased to the equity's value on the benchmark's first
+    known day; drawdown from the running peak; holdings as stacked weights (top
+    :data:`TOP_HOLDINGS` symbols by average weight, the rest as "other"); monthly one-way turnover
+    (traded value / 2 / mean equity of the month, so twelve months add up to the annual
+    ``turnover`` metric). Warnings appear in a banner above everything else, because a figure
+    computed with look-ahead must not be read without them.
+    """
+    equity = equity.dropna().sort_index().astype(float)
+    figures = [
+        ("Equity", _equity_figure(equity, benchmark)),
+        ("Drawdown", _drawdown_figure(equity)),
+        ("Holdings", _holdings_figure(weights)),
+        ("Turnover", _turnover_figure(trades, equity)),
+    ]
+    charts = [
+        (heading, Markup(_figure_html(fig, div_id, first=i == 0)))
+        for i, ((heading, fig), div_id) in enumerate(zip(figures, CHART_IDS, strict=True))
+    ]
+    html = _ENV.from_string(_TEMPLATE).render(
+        title=title,
+        warnings=list(warnings),
+        metrics=[(name, format_metric(name, value)) for name, value in metrics.items()],
+        charts=charts,
+        config_text=config_text,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_outputs(
+    folder: Path,
+    *,
+    metrics: Mapping[str, Any],
+    trades: pd.DataFrame,
+    equity: pd.Series,
+    benchmark: pd.Series | None,
+    weights: pd.DataFrame,
+    cash: pd.Series | None = None,
+    title: str = "sentinel backtest",
+    warnings: Sequence[str] = (),
+    config_text: str = "",
+) -> dict[str, Path]:
+    """Write metrics.json, trades.csv, equity.csv and report.html into ``folder`` (created).
+
+    ``equity.csv`` has the columns date, equity, then cash and benchmark when given; the benchmark
+    is its close aligned onto the equity dates (forward-filled, as in the metrics). Returns the
+    paths by name: ``metrics``, ``trades``, ``equity``, ``report``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "metrics": folder / "metrics.json",
+        "trades": folder / "trades.csv",
+        "equity": folder / "equity.csv",
+        "report": folder / "report.html",
+    }
+    safe = {str(k): _json_value(v) for k, v in metrics.items()}
+    paths["metrics"].write_text(
+        json.dumps(safe, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    trades.to_csv(paths["trades"], index=False)
+
+    equity = equity.dropna().sort_index().astype(float)
+    table = pd.DataFrame({"equity": equity})
+    if cash is not None:
+        table["cash"] = cash.reindex(equity.index)
+    if benchmark is not None:
+        table["benchmark"] = align_benchmark(benchmark, equity.index)
+    table.index.name = "date"
+    table.to_csv(paths["equity"], date_format="%Y-%m-%d")
+
+    write_report(
+        paths["report"],
+        title=title,
+        equity=equity,
+        benchmark=benchmark,
+        weights=weights,
+        trades=trades,
+        metrics=safe,
+        warnings=warnings,
+        config_text=config_text,
+    )
+    return paths
+
+
+def format_metric(name: str, value: Any) -> str:
+    """A metric as the table shows it: percentages for return-like figures, "n/a" when undefined."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "n/a" if value is None else str(value)
+    number = to_json_float(value)
+    if number is None:
+        return "n/a"
+    if name.startswith("n_"):
+        return f"{number:,.0f}"
+    if name in PERCENT_METRICS:
+        return f"{number:.2%}"
+    return f"{number:,.3f}"
+
+
+def _json_value(value: Any) -> Any:
+    """A metrics value JSON can hold: numbers as finite floats or None, strings and bools as is."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    return to_json_float(value)
+
+
+def _figure_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
+    height = int(fig.layout.height or 400)
+    return pio.to_html(
+        fig,
+        include_plotlyjs=first,  # inline plotly.js once; later charts reuse it
+        full_html=False,
+        div_id=div_id,
+        default_height=f"{height}px",
+        config={"displaylogo": False},
+    )
+
+
+def _layout(fig: go.Figure, y_title: str, *, percent: bool = False) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        height=400,
+        margin={"l": 60, "r": 20, "t": 20, "b": 40},
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.15},
+        yaxis={"title": y_title, "tickformat": ".0%" if percent else None},
+    )
+    return fig
+
+
+def _empty(fig: go.Figure, text: str) -> go.Figure:
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _equity_figure(equity: pd.Series, benchmark: pd.Series | None) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=equity.index, y=equity.to_numpy(), name="portfolio"))
+    if benchmark is not None and not equity.empty:
+        aligned = align_benchmark(benchmark, equity.index)
+        start = aligned.first_valid_index()
+        if start is not None and aligned[start] != 0:
+            rebased = aligned / aligned[start] * equity[start]
+            fig.add_trace(go.Scatter(x=rebased.index, y=rebased.to_numpy(), name="benchmark"))
+    return _layout(fig, "value")
+
+
+def _drawdown_figure(equity: pd.Series) -> go.Figure:
+    drawdown = equity / equity.cummax() - 1.0
+    fig = go.Figure(
+        go.Scatter(x=drawdown.index, y=drawdown.to_numpy(), name="drawdown", fill="tozeroy")
+    )
+    return _layout(fig, "below peak", percent=True)
+
+
+def holdings_table(weights: pd.DataFrame, top: int = TOP_HOLDINGS) -> pd.DataFrame:
+    """Weights with the ``top`` symbols by average weight and the rest summed into "other".
+
+    Keeps the chart readable and the file small for wide universes (50+ symbols).
+    """
+    weights = weights.fillna(0.0).sort_index()
+    if weights.shape[1] <= top:
+        return weights
+    keep = weights.mean().sort_values(ascending=False).index[:top]
+    out = weights[keep].copy()
+    out["other"] = weights.drop(columns=keep).sum(axis=1)
+    return out
+
+
+def _holdings_figure(weights: pd.DataFrame | None) -> go.Figure:
+    fig = go.Figure()
+    if weights is None or weights.empty:
+        return _layout(_empty(fig, "no holdings recorded"), "weight", percent=True)
+    for symbol, column in holdings_table(weights).items():
+        fig.add_trace(
+            go.Scatter(
+                x=column.index,
+                y=column.round(5).to_numpy(),
+                name=str(symbol),
+                stackgroup="weights",
+                mode="lines",
+                line={"width": 0.5},
+            )
+        )
+    return _layout(fig, "weight of equity", percent=True)
+
+
+def monthly_turnover(trades: pd.DataFrame, equity: pd.Series) -> pd.Series:
+    """One-way turnover per month: traded value / 2 / mean equity of the month.
+
+    The same rule as the ``turnover`` metric, so a year of months adds up to the annual figure.
+    """
+    months = equity.groupby(equity.index.to_period("M")).mean()
+    if trades.empty:
+        return pd.Series(0.0, index=months.index)
+    dates = pd.to_datetime(trades["date"])
+    traded = trades["value"].abs().groupby(dates.dt.to_period("M").to_numpy()).sum()
+    return (traded.reindex(months.index, fill_value=0.0) / 2.0 / months).fillna(0.0)
+
+
+def _turnover_figure(trades: pd.DataFrame, equity: pd.Series) -> go.Figure:
+    if equity.empty:
+        return _layout(_empty(go.Figure(), "no equity recorded"), "turnover", percent=True)
+    turnover = monthly_turnover(trades, equity)
+    x = turnover.index.to_timestamp()
+    fig = go.Figure(go.Bar(x=x, y=turnover.to_numpy(), name="one-way turnover"))
+    return _layout(fig, "traded / 2 / equity", percent=True)
+
+
+__all__ = [
+    "CHART_IDS",
+    "TOP_HOLDINGS",
+    "format_metric",
+    "holdings_table",
+    "monthly_turnover",
+    "write_outputs",
+    "write_report",
+]
