@@ -48,19 +48,10 @@ def backtest(
         str | None, typer.Option(help="Output folder (overrides the config).")
     ] = None,
 ) -> None:
-    """Run a backtest from a YAML config (builds the demo store first when the store is empty)."""
-    from sentinel.cli._common import console, open_cli_store
-    from sentinel.data.demo import install_demo
+    """Run a backtest from a YAML config (the demo universe is generated into an empty store)."""
+    from engine.cli import run_backtest_command
 
-    store = open_cli_store()
-    if store.price_span() is None:
-        with console.status("store is empty: generating the demo universe (synthetic data)"):
-            install_demo(store)
-    data_cmd.print_summary(store)
-    console.print(
-        f"[yellow]the backtest engine is not built yet: {config} was not run "
-        "(the store above is ready for it)[/yellow]"
-    )
+    run_backtest_command(config, output, state.database_url)
 
 
 def main() -> None:

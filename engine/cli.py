@@ -1,0 +1,53 @@
+"""CLI bodies for the engine's commands (the Typer wiring lives in ``sentinel.cli``)."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(highlight=False)
+
+
+def run_backtest_command(config: str, output: str | None, db_url: str | None) -> None:
+    from engine.backtest import open_run_store, run_backtest, summary_lines
+    from engine.config import load_config
+
+    cfg = load_config(config)
+    url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
+    with console.status("opening the store"):
+        store = open_run_store(cfg, url)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as progress:  # fmt: skip
+        prep = progress.add_task("preparing", total=None)
+        days_task = None
+
+        def status(msg: str) -> None:
+            progress.update(prep, description=msg)
+
+        def on_tick(tick, n: int) -> None:
+            nonlocal days_task
+            if days_task is None:
+                days_task = progress.add_task("simulating days", total=len(result_days))
+                progress.update(prep, description="prepared", total=1, completed=1)
+            progress.update(days_task, completed=n, description=f"simulating {tick.day}")
+
+        from engine.backtest import _period
+
+        result_days = _period(cfg, store)
+        result = run_backtest(cfg, store=store, output=output, on_tick=on_tick, status=status)
+    table = Table(title=f"{cfg.name}: {result_days[0]} .. {result_days[-1]}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in summary_lines(result):
+        table.add_row(k, v)
+    console.print(table)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if result.outputs:
+        console.print(f"report: {result.outputs.get('report')}")
+    console.print(f"stored as backtest run #{result.db_id}")

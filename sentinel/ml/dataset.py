@@ -1,0 +1,204 @@
+"""Feature matrices for many symbols, and the training samples built from them.
+
+:class:`FeatureBook` computes each symbol's whole-history feature matrix once (the causal rolling
+path of :mod:`sentinel.ml_features`, proved equal to the one-date computation) and serves rows as
+of a date. Each row is stamped with the date it became known, and when the store is a simulation
+view a request past its date raises :class:`~sentinel.errors.LookAheadError`: the book is a cache,
+not a way around the point-in-time rule.
+
+Training samples (one per symbol and ISO week, on the week's last trading day T): the 20 features
+as of T, and the label = close of the last trading day on or before T + horizon (calendar days) /
+close at T - 1. ``label_known_at`` is that last trading day: walk-forward training as of D uses only
+samples with ``label_known_at <= D``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from sentinel.db import Store
+from sentinel.errors import LookAheadError
+from sentinel.ml_features import (
+    FEATURE_NAMES,
+    compute_feature_matrix,
+    sector_relative_strength_series,
+)
+from sentinel.timeutil import DateLike, to_date
+
+#: Rows a symbol needs before its first sample (return_60d needs 60 bars).
+MIN_HISTORY = 60
+
+
+class FeatureBook:
+    """Whole-history features per symbol, served as of a date.
+
+    Built from the unbounded data (``store.view(None)``), because computing every row once is the
+    fast path; reads go through :meth:`row_as_of` / :meth:`panel_as_of`, which refuse dates past
+    the simulation date of ``bound`` (the store the caller reads through).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        symbols: Iterable[str] | None = None,
+        *,
+        bound: Store | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        self.bound = bound or store
+        full = store.view(None)
+        panel = full.get_price_panel(list(symbols) if symbols is not None else None)
+        self.symbols = sorted(panel["symbol"].unique())
+        market_sym = full.market_symbol()
+        bench = full.get_benchmark(market_sym) if market_sym else None
+        self.market = None if bench is None or bench.empty else bench["close"]
+        closes = panel.pivot(index="date", columns="symbol", values="close")
+        sectors = {s.symbol: s.sector for s in full.securities()}
+        self.sector_strength = (
+            sector_relative_strength_series(closes, sectors, self.market)
+            if self.market is not None
+            else None
+        )
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._prices: dict[str, pd.DataFrame] = {}
+        for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
+            prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
+            self._prices[sym] = prices
+            sentiment = full.get_sentiment(sym)
+            strength = (
+                self.sector_strength[sym]
+                if self.sector_strength is not None and sym in self.sector_strength
+                else None
+            )
+            self._frames[sym] = compute_feature_matrix(
+                prices,
+                market=self.market,
+                sector_strength=strength,
+                sentiment=sentiment if not sentiment.empty else None,
+            )
+            if progress:
+                progress(i + 1, len(self.symbols))
+
+    def _check(self, d: date, symbol: str | None) -> None:
+        sim = self.bound.simulation_date
+        if sim is not None and d > sim:
+            raise LookAheadError("features", symbol, sim, d)
+
+    def matrix(self, symbol: str) -> pd.DataFrame:
+        """The whole-history matrix (for sample generation, outside any simulation)."""
+        return self._frames[symbol]
+
+    def prices(self, symbol: str) -> pd.DataFrame:
+        return self._prices[symbol]
+
+    def row_as_of(self, symbol: str, as_of: DateLike) -> np.ndarray | None:
+        """Features of the last bar on or before ``as_of`` (None without any bar)."""
+        d = to_date(as_of)
+        self._check(d, symbol)
+        frame = self._frames.get(symbol)
+        if frame is None:
+            return None
+        i = frame.index.searchsorted(pd.Timestamp(d), side="right") - 1
+        return None if i < 0 else frame.iloc[i].to_numpy()
+
+    def panel_as_of(self, symbols: Iterable[str], as_of: DateLike) -> pd.DataFrame:
+        """symbol x FEATURE_NAMES as of ``as_of`` for the symbols that have a bar by then."""
+        d = to_date(as_of)
+        self._check(d, None)
+        rows = {}
+        for s in symbols:
+            r = self.row_as_of(s, d)
+            if r is not None:
+                rows[s] = r
+        return pd.DataFrame.from_dict(rows, orient="index", columns=FEATURE_NAMES)
+
+
+def sample_rows(
+    symbol: str,
+    prices: pd.DataFrame,
+    features: pd.DataFrame,
+    horizon_days: int,
+    since: date | None = None,
+) -> list[dict]:
+    """Training samples of one symbol (see the module docstring for the definition)."""
+    closes = prices["close"].astype("float64")
+    closes = closes[np.isfinite(closes) & (closes > 0)]
+    if len(closes) <= MIN_HISTORY:
+        return []
+    idx = closes.index
+    last_day = idx[-1]
+    weeks = pd.Series(idx, index=idx).groupby([idx.isocalendar().year, idx.isocalendar().week])
+    anchors = weeks.max().sort_values()
+    rows = []
+    for t in anchors:
+        pos = idx.get_loc(t)
+        if pos < MIN_HISTORY or (since is not None and t.date() < since):
+            continue
+        horizon_end = t + timedelta(days=horizon_days)
+        if horizon_end > last_day:
+            break  # the label's last close is not final yet
+        j = idx.searchsorted(horizon_end, side="right") - 1
+        if j <= pos:
+            continue
+        label = float(closes.iloc[j] / closes.iloc[pos] - 1.0)
+        feats = features.loc[t].to_numpy(dtype="float64")
+        if not (np.isfinite(label) and np.isfinite(feats).all()):
+            continue
+        rows.append(
+            {
+                "symbol": symbol,
+                "date": t.date(),
+                "horizon_days": horizon_days,
+                "features": feats.tolist(),
+                "label": label,
+                "label_known_at": idx[j].date(),
+            }
+        )
+    return rows
+
+
+def generate_samples(
+    store: Store,
+    symbols: Iterable[str] | None = None,
+    *,
+    horizon_days: int = 14,
+    incremental_days: int | None = None,
+    book: FeatureBook | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Write training samples for ``symbols`` (default: all); returns rows written per symbol.
+
+    Full mode (default) writes every sample; incremental mode only those dated within the last
+    ``incremental_days`` before each symbol's last bar (the weekly job uses 90). Idempotent:
+    samples are upserted by (symbol, date, horizon).
+    """
+    book = book or FeatureBook(store, symbols)
+    wanted = book.symbols if symbols is None else [s for s in symbols if s in book.symbols]
+    written: dict[str, int] = {}
+    for i, sym in enumerate(wanted):
+        prices = book.prices(sym)
+        since = None
+        if incremental_days is not None and len(prices):
+            since = (prices.index[-1] - timedelta(days=incremental_days + horizon_days)).date()
+        rows = sample_rows(sym, prices, book.matrix(sym), horizon_days, since)
+        written[sym] = store.upsert_training_samples(rows)
+        if progress:
+            progress(i + 1, len(wanted))
+    return written
+
+
+def samples_to_arrays(
+    samples: pd.DataFrame,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``symbol -> (X, y, dates)`` from :meth:`Store.get_training_samples` output."""
+    out = {}
+    for sym, g in samples.groupby("symbol", sort=True):
+        X = np.array(g["features"].tolist(), dtype="float64")
+        y = g["label"].to_numpy(dtype="float64")
+        d = g["date"].to_numpy(dtype="datetime64[D]")
+        out[str(sym)] = (X, y, d)
+    return out

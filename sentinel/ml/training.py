@@ -1,0 +1,135 @@
+"""Training per-symbol ensembles from stored samples, as of a date, in one batched pass.
+
+Used three ways: the CLI / scripts (train and save every eligible symbol), the weekly job, and
+walk-forward backtests (train in memory as of each retrain day from samples whose labels were known
+that day; nothing is written to the model folder, so live models are never touched by a backtest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sentinel.db import ModelRecord, Store
+from sentinel.ml.dataset import samples_to_arrays
+from sentinel.ml_features import FEATURE_NAMES
+from sentinel.timeutil import DateLike, to_date
+
+
+@dataclass
+class TrainReport:
+    """What a training pass did: models per symbol, skipped and failed symbols with reasons."""
+
+    as_of: date | None
+    models: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The notes' ``POST /api/ml/retrain`` shape."""
+        return {
+            "status": "completed",
+            "symbols_trained": len(self.models),
+            "symbols_skipped": len(self.skipped) + len(self.failed),
+            "results": {
+                s: {
+                    "validation_rmse": m.get("validation_rmse"),
+                    "validation_r2": m.get("validation_r2"),
+                }
+                for s, m in self.metrics.items()
+            },
+            "skipped": {**self.skipped, **self.failed},
+        }
+
+
+def train_as_of(
+    store: Store,
+    *,
+    as_of: DateLike | None = None,
+    symbols: Iterable[str] | None = None,
+    horizon_days: int = 14,
+    min_samples: int = 100,
+    max_epochs: int = 100,
+    validate: bool = True,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> TrainReport:
+    """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
+
+    ``validate=True`` runs the purged validation and the shuffled-split leakage diagnostic and
+    refits the final model on all known samples (what the stored models use); ``validate=False``
+    keeps the model fitted on the purged training part and skips the diagnostic (walk-forward
+    backtests: half the cost, metrics still honest).
+    """
+    from sentinel.ml.batched import train_many
+    from sentinel.ml.nn import NNRegressor
+
+    d = to_date(as_of) if as_of is not None else None
+    samples = store.get_training_samples(known_by=d, horizon_days=horizon_days)
+    if symbols is not None:
+        wanted = set(symbols)
+        samples = samples[samples["symbol"].isin(wanted)]
+    report = TrainReport(d)
+    data = samples_to_arrays(samples)
+    if symbols is not None:
+        for s in sorted(set(symbols) - set(data)):
+            report.skipped[s] = "no training samples"
+    eligible = {}
+    for sym, (X, y, dates) in data.items():
+        report.samples[sym] = len(y)
+        if len(y) < min_samples:
+            report.skipped[sym] = f"{len(y)} samples < ml_min_samples_per_symbol {min_samples}"
+        else:
+            eligible[sym] = (X, y, dates)
+    if not eligible:
+        return report
+    if progress:
+        progress(f"training {len(eligible)} symbols in one batched pass")
+    results = train_many(
+        eligible,
+        nn=NNRegressor(max_epochs=max_epochs, random_state=seed),
+        horizon_days=horizon_days,
+        leakage_diagnostic=validate,
+        refit="all" if validate else "train",
+        seed=seed,
+    )
+    for sym, res in results.items():
+        if res.ok:
+            report.models[sym] = res.model
+            report.metrics[sym] = res.metrics or {}
+        else:
+            report.failed[sym] = res.error or "unknown error"
+    return report
+
+
+def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: int = 14) -> None:
+    """Write each trained model atomically under ``models_dir`` and its record to the database."""
+    from sentinel.ml.store import ModelStore
+
+    ms = ModelStore(models_dir)
+    now = datetime.now(UTC)
+    for sym, model in report.models.items():
+        metrics = report.metrics.get(sym, {})
+        meta = {
+            "features": list(FEATURE_NAMES),
+            "metrics": metrics,
+            "training_samples": report.samples.get(sym),
+            "trained_at": now.isoformat(),
+            "as_of": report.as_of.isoformat() if report.as_of else None,
+            "horizon_days": horizon_days,
+        }
+        version = ms.save(sym, model, metadata=meta).name
+        store.upsert_model_record(
+            ModelRecord(
+                symbol=sym,
+                trained_at=now,
+                training_samples=int(report.samples.get(sym, 0)),
+                train_end=report.as_of,
+                version=version,
+                metrics=metrics,
+            )
+        )

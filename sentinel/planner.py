@@ -1,0 +1,288 @@
+"""What each security is worth on a rebalance day: wavelet scores, ML predictions, the blend.
+
+``Analyzer.update_scores`` computes and stores the wavelet scores of the universe as of the
+store's (simulation) date. ``RebalanceEngine.predict_and_blend`` turns features into predicted
+returns with the per-symbol models, maps them to scores and blends them with the wavelet scores.
+``Planner`` runs both for a day and, in walk-forward mode, retrains the models in simulated time.
+Every read goes through the store, bounded at the day; nothing here knows about the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from sentinel.db import ScoreRecord, Store
+from sentinel.ml.blend import blend, return_to_score
+from sentinel.regime import get_regime_adjusted_return, quote_data_from_prices
+from sentinel.timeutil import DateLike, end_of_day_ts, to_date
+from sentinel.wavelet import WINDOW, wavelet_scores_panel
+
+#: Trading days of history read on a rebalance day (wavelet window, regime's 200-day average).
+LOOKBACK_DAYS = 260
+
+SCORE_COLUMNS = [
+    "wavelet_score", "wavelet_d1", "wavelet_d4", "predicted_return", "ml_score", "blended_score",
+    "blend_ratio", "regime_score", "regime_dampening", "model_id", "fallback",
+]  # fmt: skip
+
+
+class Security:
+    """A security as the notes' API sees it: a symbol with as-of score reads."""
+
+    def __init__(self, store: Store, symbol: str):
+        self.store = store
+        self.symbol = symbol
+
+    def get_score(self, as_of_date: DateLike | None = None) -> float | None:
+        rec = self.store.get_score(self.symbol, as_of_date)
+        return None if rec is None else rec.score
+
+
+class Analyzer:
+    """Computes and stores the wavelet scores of the universe as of the store's date."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def update_scores(
+        self,
+        as_of: DateLike | None = None,
+        symbols: Iterable[str] | None = None,
+        closes: pd.DataFrame | None = None,
+    ) -> dict[str, ScoreRecord]:
+        """Score ``symbols`` (default: the universe) as of ``as_of`` (default: the store's date).
+
+        Symbols with fewer than ``WINDOW`` closes get no score (they are not rankable yet).
+        """
+        d = self._day(as_of)
+        syms = list(symbols) if symbols is not None else self.store.universe_symbols(d)
+        if closes is None:
+            closes = self.store.get_close_panel(syms, days=WINDOW + 5, end_date=d)
+        present = [s for s in syms if s in closes.columns]
+        if not present:
+            return {}
+        panel = wavelet_scores_panel(closes[present], pd.Timestamp(d))
+        ts = end_of_day_ts(d)
+        records = {
+            sym: ScoreRecord(sym, d, ts, float(row.score),
+                             {"wavelet_d1": float(row.d1), "wavelet_d4": float(row.d4)})
+            for sym, row in panel[panel["valid"]].iterrows()
+        }  # fmt: skip
+        self.store.save_scores(records.values())
+        return records
+
+    def _day(self, as_of: DateLike | None) -> date:
+        if as_of is not None:
+            return to_date(as_of)
+        if self.store.simulation_date is not None:
+            return self.store.simulation_date
+        days = self.store.trading_days()
+        if not days:
+            raise ValueError("the store has no prices: import data or run `sentinel data demo`")
+        return days[-1]
+
+
+class RebalanceEngine:
+    """predict_and_blend: model predictions -> 0..1 scores -> blend with the wavelet scores."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def predict_and_blend(
+        self,
+        as_of: DateLike,
+        wavelet: dict[str, ScoreRecord],
+        features: pd.DataFrame | None,
+        predictor: Any | None,
+        *,
+        blend_ratio: float,
+        ml_enabled: bool = True,
+        quotes: dict[str, dict[str, Any]] | None = None,
+        model_id: str | None = None,
+        model_mode: str | None = None,
+        ml_allowed: Callable[[str], bool] | None = None,
+        persist: bool = False,
+    ) -> pd.DataFrame:
+        """Scores of every symbol with a wavelet score, as of ``as_of``.
+
+        Without ML (disabled, no predictor, no model for the symbol, bad features) a symbol keeps
+        its wavelet score, and the reason is recorded in ``fallback``. With ``persist`` the rows
+        are written to ``ml_predictions`` (one per symbol and date, ``predicted_at`` = end of day).
+        """
+        d = to_date(as_of)
+        symbols = sorted(wavelet)
+        out = pd.DataFrame(index=pd.Index(symbols, name="symbol"), columns=SCORE_COLUMNS)
+        out["wavelet_score"] = [wavelet[s].score for s in symbols]
+        out["wavelet_d1"] = [wavelet[s].components.get("wavelet_d1", 0.0) for s in symbols]
+        out["wavelet_d4"] = [wavelet[s].components.get("wavelet_d4", 0.0) for s in symbols]
+        out["blend_ratio"] = float(blend_ratio)
+        out["predicted_return"] = np.nan
+        out["ml_score"] = np.nan
+        out["regime_score"] = np.nan
+        out["regime_dampening"] = np.nan
+        out["model_id"] = None
+        out["fallback"] = None
+        raw: dict[str, float] = {}
+        if not ml_enabled:
+            out["fallback"] = "ml disabled"
+        elif predictor is None:
+            out["fallback"] = "no models"
+        else:
+            have = set(predictor.symbols)
+            rows = {}
+            for s in symbols:
+                if ml_allowed is not None and not ml_allowed(s):
+                    out.at[s, "fallback"] = "ml disabled for symbol"
+                elif s not in have:
+                    out.at[s, "fallback"] = "no model"
+                elif features is None or s not in features.index:
+                    out.at[s, "fallback"] = "no features"
+                else:
+                    x = features.loc[s].to_numpy(dtype="float64")
+                    if np.isfinite(x).all():
+                        rows[s] = x
+                    else:
+                        out.at[s, "fallback"] = "non-finite features"
+            if rows:
+                try:
+                    raw = predictor.predict_batch(rows)
+                except Exception as exc:  # noqa: BLE001 - a bad model must not end the run
+                    for s in rows:
+                        out.at[s, "fallback"] = f"prediction failed: {type(exc).__name__}"
+                    raw = {}
+        for s, r in raw.items():
+            if not np.isfinite(r):
+                out.at[s, "fallback"] = "non-finite prediction"
+                continue
+            quote = (quotes or {}).get(s)
+            adjusted, rscore, damp = (
+                get_regime_adjusted_return(float(r), quote) if quote else (float(r), 0.0, 1.0)
+            )
+            out.at[s, "predicted_return"] = float(r)
+            out.at[s, "ml_score"] = float(return_to_score(adjusted))
+            out.at[s, "regime_score"] = rscore
+            out.at[s, "regime_dampening"] = damp
+            out.at[s, "model_id"] = model_id
+        ml = out["ml_score"].astype("float64")
+        wav = out["wavelet_score"].astype("float64")
+        out["blended_score"] = np.where(ml.notna(), blend(wav, ml.fillna(0.0), blend_ratio), wav)
+        for col in ("wavelet_score", "predicted_return", "ml_score", "blended_score",
+                    "regime_score", "regime_dampening", "blend_ratio"):  # fmt: skip
+            out[col] = out[col].astype("float64")
+        if persist:
+            self.store.upsert_ml_predictions(prediction_rows(out, d, model_mode))
+        return out
+
+
+def prediction_rows(scores: pd.DataFrame, d: date, model_mode: str | None) -> list[dict]:
+    """``ml_predictions`` rows from a :meth:`RebalanceEngine.predict_and_blend` frame."""
+
+    def f(v: Any) -> float | None:
+        return None if v is None or pd.isna(v) else float(v)
+
+    return [
+        {
+            "symbol": s, "date": d, "predicted_at": end_of_day_ts(d),
+            "predicted_return": f(r.predicted_return), "ml_score": f(r.ml_score),
+            "wavelet_score": f(r.wavelet_score), "blended_score": float(r.blended_score),
+            "blend_ratio": float(r.blend_ratio), "regime_score": f(r.regime_score),
+            "regime_dampening": f(r.regime_dampening), "model_id": r.model_id,
+            "model_mode": model_mode, "fallback": r.fallback,
+        }
+        for s, r in scores.iterrows()
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MLPolicy:
+    """How the planner uses ML (from a run config or the settings)."""
+
+    enabled: bool = True
+    blend_ratio: float = 0.3
+    mode: Literal["walk_forward", "current", "off"] = "walk_forward"
+    horizon_days: int = 14
+    min_samples: int = 100
+    max_epochs: int = 60
+    seed: int = 0
+
+
+class Planner:
+    """Scores the universe on a day; retrains per-symbol models in simulated time when asked."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: MLPolicy,
+        *,
+        symbols: Callable[[date], list[str]] | None = None,
+        book: Any | None = None,
+        predictor: Any | None = None,
+        persist_predictions: bool = False,
+        on_retrain: Callable[[date, Any], None] | None = None,
+    ):
+        self.store = store
+        self.policy = policy
+        self._symbols = symbols or (lambda d: store.universe_symbols(d))
+        self.book = book
+        self.predictor = predictor
+        self.model_id: str | None = "current" if policy.mode == "current" else None
+        self.persist = persist_predictions
+        self.on_retrain = on_retrain
+        self.analyzer = Analyzer(store)
+        self.engine = RebalanceEngine(store)
+        self._ml_flags = {s.symbol: s.ml_enabled for s in store.securities()}
+
+    def retrain(self, as_of: DateLike) -> None:
+        """Walk-forward: fit every eligible symbol on samples whose labels were known by then."""
+        if not (self.policy.enabled and self.policy.mode == "walk_forward"):
+            return
+        from sentinel.ml.predictor import Predictor
+        from sentinel.ml.training import train_as_of
+
+        d = to_date(as_of)
+        report = train_as_of(
+            self.store, as_of=d, horizon_days=self.policy.horizon_days,
+            min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
+            validate=False, seed=self.policy.seed,
+        )  # fmt: skip
+        predictor = Predictor()
+        for sym, model in report.models.items():
+            predictor.add(sym, model)
+        self.predictor = predictor if report.models else None
+        self.model_id = f"walk_forward:{d.isoformat()}"
+        if self.on_retrain:
+            self.on_retrain(d, report)
+
+    def history(self, as_of: DateLike, symbols: list[str]) -> pd.DataFrame:
+        """Long bars of ``symbols`` for the trailing ``LOOKBACK_DAYS`` up to ``as_of``."""
+        return self.store.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=as_of)
+
+    def scores(self, as_of: DateLike, bars: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``as_of``."""
+        d = to_date(as_of)
+        symbols = self._symbols(d)
+        bars = self.history(d, symbols) if bars is None else bars
+        closes = bars.pivot(index="date", columns="symbol", values="close")
+        wavelet = self.analyzer.update_scores(d, symbols, closes)
+        use_ml = self.policy.enabled and self.policy.mode != "off" and self.predictor is not None
+        features = quotes = None
+        if use_ml:
+            if self.book is not None:
+                features = self.book.panel_as_of(list(wavelet), d)
+            quotes = {
+                s: quote_data_from_prices(g.set_index("date"))
+                for s, g in bars[bars["symbol"].isin(list(wavelet))].groupby("symbol")
+            }
+        return self.engine.predict_and_blend(
+            d, wavelet, features, self.predictor if use_ml else None,
+            blend_ratio=self.policy.blend_ratio,
+            ml_enabled=self.policy.enabled and self.policy.mode != "off",
+            quotes=quotes, model_id=self.model_id, model_mode=self.policy.mode,
+            ml_allowed=lambda s: self._ml_flags.get(s, True), persist=self.persist,
+        )  # fmt: skip
