@@ -76,9 +76,21 @@ class StrategyPlanner:
 def open_run_store(cfg: RunConfig, url: str | None = None) -> Store:
     """The config's store; the demo universe is generated into an empty one."""
     from sentinel.data.demo import generate_demo_universe, install_demo
+    from sentinel.data.importer import import_files
 
     store = Store(url or cfg.data.url)
-    if store.price_span() is None:  # nothing imported: the main job runs on the demo universe
+    if store.price_span() is not None:
+        return store
+    if cfg.data.imports:
+        for spec in cfg.data.imports:
+            import_files(store, [Path(spec.path)], kind=spec.kind, skip_bad=spec.skip_bad,
+                         adjust=spec.adjust)  # fmt: skip
+    elif cfg.data.source == "store" and cfg.data.url and not url:
+        raise ConfigError(
+            f"data.url: the store {cfg.data.url} has no prices; import data into it first "
+            "(sentinel --db URL data import FILE...) or list files under data.imports"
+        )
+    else:  # nothing imported: the main job runs on the demo universe
         install_demo(store, generate_demo_universe(cfg.data.demo_seed, cfg.data.demo_symbols))
     return store
 
@@ -197,7 +209,8 @@ def run_backtest(
 
     status(f"running {len(days)} days, {len(clock.rebalance_dates)} rebalances")
     runner = Runner(run_id=run_id, store=sim, clock=clock, broker=SimulatedBroker(cfg.costs),
-                    feed=feed, planner=adapter, portfolio=portfolio, on_tick=tick_cb)  # fmt: skip
+                    feed=feed, planner=adapter, portfolio=portfolio, on_tick=tick_cb,
+                    min_trade_weight=cfg.rebalance.min_trade_weight)  # fmt: skip
     log = runner.run()
     sim.set_simulation_date(None)
 

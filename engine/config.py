@@ -26,11 +26,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ImportSpec(StrictModel):
+    """A file to import into the run's store before the run when the store has no prices."""
+
+    path: str
+    kind: Literal["prices", "benchmark", "sectors", "sentiment"] | None = None
+    skip_bad: bool = False
+    adjust: Literal["none", "adj_close"] = "none"
+
+
 class DataConfig(StrictModel):
-    """Where the bars come from: the store the settings name (default), or the demo universe."""
+    """Where the bars come from: the store the settings name (default), or the demo universe.
+
+    With ``url`` the run uses that store; ``imports`` are loaded into it first when it holds no
+    prices (relative paths are read from the config file's folder).
+    """
 
     source: Literal["store", "demo"] = "store"
     url: str | None = Field(default=None, description="Database URL; default: the settings'.")
+    imports: tuple[ImportSpec, ...] = ()
     demo_seed: int = 7
     demo_symbols: int = Field(default=50, ge=2, le=2000)
 
@@ -57,6 +71,10 @@ class RebalanceConfig(StrictModel):
     every: Literal["weekly", "monthly", "days"] = "weekly"
     weekday: Weekday = "friday"
     n_days: int | None = Field(default=None, ge=1)
+    min_trade_weight: float = Field(
+        default=0.005, ge=0.0, le=0.5,
+        description="Skip resizing a kept position by less than this fraction of equity.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _check(self) -> RebalanceConfig:
@@ -217,7 +235,11 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Load and validate a run config file."""
+    """Load and validate a run config file (import paths resolved against its folder)."""
     path = Path(path)
     data, root = read_yaml(path)
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        for spec in data["data"].get("imports") or []:
+            if isinstance(spec, dict) and "path" in spec:
+                spec["path"] = str((path.parent / str(spec["path"])).resolve())
     return validate_config(data, str(path), root)

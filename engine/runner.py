@@ -49,7 +49,7 @@ class Runner:
         feed: BarFeed,
         planner: Planner,
         portfolio: Portfolio,
-        min_trade_value: float = 0.0,
+        min_trade_weight: float = 0.0,
         on_tick: Callable[[Tick], None] | None = None,
     ):
         self.run_id = run_id
@@ -59,7 +59,7 @@ class Runner:
         self.feed = feed
         self.planner = planner
         self.portfolio = portfolio
-        self.min_trade_value = min_trade_value
+        self.min_trade_weight = min_trade_weight
         self.on_tick = on_tick
         self.log = RunLog()
 
@@ -77,8 +77,9 @@ class Runner:
         if tick.has(EventType.REBALANCE):
             weights = self.planner.plan(day, self.portfolio.weights())
             self.log.decisions[day] = weights
+            min_value = self.min_trade_weight * self.portfolio.equity()
             orders = orders_for_targets(
-                self.run_id, day, weights, self.portfolio, closes, self.min_trade_value
+                self.run_id, day, weights, self.portfolio, closes, min_value
             )
             self.broker.submit(orders)
             self.log.orders.extend(orders)
