@@ -132,18 +132,32 @@ def _period(cfg: RunConfig, store: Store) -> list[date]:
 
 def prepare_ml(cfg: RunConfig, store: Store, status: Callable[[str], None]):
     """Features once for the run, and training samples for walk-forward (idempotent upserts)."""
-    from sentinel.ml.dataset import FeatureBook, generate_samples
+    from sentinel.ml.dataset import FeatureBook
 
     if not cfg.ml.active:
         return None
     status("computing features (causal, whole history once)")
     book = FeatureBook(store)
-    if cfg.ml.mode == "walk_forward":
-        have = store.view(None).get_training_samples(horizon_days=cfg.ml.horizon_days)
-        if have.empty or have["label_known_at"].max().date() < cfg.end:
-            status("generating training samples (labels stamped with the day they were known)")
-            generate_samples(store, horizon_days=cfg.ml.horizon_days, book=book)
+    ensure_samples(cfg, store, book, status)
     return book
+
+
+def ensure_samples(cfg: RunConfig, store: Store, book=None, status=lambda msg: None) -> None:
+    """Walk-forward needs training samples; generate them when missing or stale (idempotent)."""
+    from sentinel.ml.dataset import generate_samples
+
+    if not (cfg.ml.active and cfg.ml.mode == "walk_forward"):
+        return
+    full = store.view(None)
+    span = full.price_span()
+    have = full.get_training_samples(horizon_days=cfg.ml.horizon_days)
+    if span and not have.empty:
+        # samples are final up to (last bar - horizon); newer ones cannot exist yet
+        newest_possible = span[1].toordinal() - cfg.ml.horizon_days - 7
+        if have["date"].max().date().toordinal() >= newest_possible:
+            return
+    status("generating training samples (labels stamped with the day they were known)")
+    generate_samples(store, horizon_days=cfg.ml.horizon_days, book=book)
 
 
 def _current_predictor(cfg: RunConfig):
@@ -157,23 +171,13 @@ def _current_predictor(cfg: RunConfig):
     return predictor if predictor.symbols else None
 
 
-def run_backtest(
+def build_planner(
     cfg: RunConfig,
-    *,
-    store: Store | None = None,
-    output: str | Path | None = None,
-    on_tick: Callable[[Tick, int], None] | None = None,
-    status: Callable[[str], None] = lambda msg: None,
-    sweep_id: str | None = None,
-    save: bool = True,
-) -> BacktestResult:
-    """Run one backtest end to end and return everything it produced."""
-    from engine.metrics import compute_metrics
-    from engine.report import write_outputs
-
-    store = store or open_run_store(cfg)
-    days = _period(cfg, store)
-    symbols_on = universe_filter(cfg, store)
+    store: Store,
+    symbols_on: Callable[[date], list[str]],
+    status: Callable[[str], None],
+) -> tuple[Planner, Store, list[str]]:
+    """The run's planner on its own simulation view of ``store``, and any warnings."""
     warnings: list[str] = []
     book = prepare_ml(cfg, store, status)
     predictor = None
@@ -191,6 +195,37 @@ def run_backtest(
     planner = Planner(sim, policy, symbols=symbols_on, book=book, predictor=predictor)
     if book is not None:
         book.bound = sim
+    return planner, sim, warnings
+
+
+def run_backtest(
+    cfg: RunConfig,
+    *,
+    store: Store | None = None,
+    output: str | Path | None = None,
+    on_tick: Callable[[Tick, int], None] | None = None,
+    status: Callable[[str], None] = lambda msg: None,
+    sweep_id: str | None = None,
+    save: bool = True,
+    planner: Any | None = None,
+    write_report: bool = True,
+) -> BacktestResult:
+    """Run one backtest end to end and return everything it produced.
+
+    ``planner`` replaces the ML planner (sweeps pass a replay of cached scores); the loop,
+    broker, metrics and outputs are the same either way.
+    """
+    from engine.metrics import compute_metrics
+    from engine.report import write_outputs
+
+    store = store or open_run_store(cfg)
+    days = _period(cfg, store)
+    symbols_on = universe_filter(cfg, store)
+    if planner is None:
+        planner, sim, warnings = build_planner(cfg, store, symbols_on, status)
+    else:
+        sim = planner.store
+        warnings = [LOOKAHEAD_WARNING] if cfg.ml.active and cfg.ml.mode == "current" else []
     strategy = cfg.strategy.build()
     adapter = StrategyPlanner(planner, strategy, symbols_on)
     retrain = cfg.ml.retrain if cfg.ml.active and cfg.ml.mode == "walk_forward" else None
@@ -234,7 +269,7 @@ def run_backtest(
     result = BacktestResult(cfg, run_id, equity, trades, weights, bench, metrics, warnings, log,
                             predictions)  # fmt: skip
     out = output or cfg.output
-    if out:
+    if out and write_report:
         import yaml
 
         config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

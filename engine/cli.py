@@ -51,3 +51,56 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
     if result.outputs:
         console.print(f"report: {result.outputs.get('report')}")
     console.print(f"stored as backtest run #{result.db_id}")
+
+
+def run_sweep_command(config: str, output: str | None, db_url: str | None) -> None:
+    from engine.backtest import open_run_store
+    from engine.sweep import load_sweep
+    from engine.sweep_run import POINT_METRICS, run_sweep
+
+    sweep = load_sweep(config)
+    url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
+    with console.status("opening the store"):
+        store = open_run_store(sweep.base, url)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        prep = progress.add_task("preparing", total=None)
+        points_task = None
+
+        def status(msg: str) -> None:
+            progress.update(prep, description=msg)
+
+        def on_point(res: dict, i: int, n: int) -> None:
+            nonlocal points_task
+            if points_task is None:
+                points_task = progress.add_task("points", total=n)
+            progress.update(points_task, completed=i, description=f"done: {res['label']}")
+            if "error" in res:
+                progress.console.print(f"[red]point failed[/red] {res['label']}: {res['error']}")
+
+        result = run_sweep(sweep, store=store, output=output, status=status, on_point=on_point)
+    table = Table(title=f"sweep {sweep.name}")
+    cols = ["point", "period", *POINT_METRICS[:4]]
+    for c in cols:
+        table.add_column(c)
+    df = result.table()
+    for _, row in df.iterrows():
+        table.add_row(*[
+            f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols
+        ])  # fmt: skip
+    console.print(table)
+    if result.selected:
+        sel = result.selected
+        metric = sweep.metric
+        line = f"selected: {sel['label']} ({metric} {sel['selection'].get(metric)})"
+        if sweep.test:
+            test = (sel.get("test") or {}).get(metric)
+            line += f"; out-of-sample {metric}: {test}"
+        else:
+            line += " (in-sample: add selection/test periods for an honest estimate)"
+        console.print(line)
+    if result.failed:
+        console.print(f"[red]{len(result.failed)} point(s) failed[/red]; rerun to retry them")
+    console.print(f"results: {result.outputs['html']} and {result.outputs['csv']}")

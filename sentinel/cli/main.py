@@ -54,6 +54,21 @@ def backtest(
     run_backtest_command(config, output, state.database_url)
 
 
+@app.command()
+def sweep(
+    config: Annotated[
+        str, typer.Argument(help="Sweep config (YAML), e.g. configs/blend_sweep.yaml.")
+    ],
+    output: Annotated[
+        str | None, typer.Option(help="Output folder (overrides the config).")
+    ] = None,
+) -> None:
+    """Run a sweep over the blend ratio or any config key; finished points are kept."""
+    from engine.cli import run_sweep_command
+
+    run_sweep_command(config, output, state.database_url)
+
+
 def main() -> None:
     """Run the CLI, turning errors into one line and a non-zero exit."""
     from sentinel.errors import SentinelError

@@ -1,0 +1,228 @@
+"""Running a sweep: score caches first, then every point on an executor, each stored at once.
+
+A point that fails is reported and the others finish. Every finished point is written to
+``{output}/points/{key}.json`` and to the database as it completes, so a rerun skips it and an
+interrupted sweep loses nothing that had finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.sweep import SweepConfig, cached_scores, expand, score_key, store_fingerprint
+from sentinel.db import Store
+from sentinel.errors import ConfigError
+
+POINT_METRICS = ("sharpe_ratio", "cagr", "max_drawdown", "turnover", "annualized_volatility",
+                 "sortino_ratio", "calmar_ratio", "excess_return", "hit_rate")  # fmt: skip
+
+
+def run_point(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one point (in any process): replay its cached scores, store the result at once."""
+    from engine.backtest import run_backtest
+    from engine.config import RunConfig
+    from engine.sweep import ReplayPlanner
+
+    started = time.perf_counter()
+    out = {k: task[k] for k in ("key", "label", "changes", "period")}
+    try:
+        cfg = RunConfig.model_validate(task["config"])
+        store = Store(task["db_url"])
+        planner = None
+        if task.get("scores_path"):
+            scores = pd.read_parquet(task["scores_path"])
+            ratio = cfg.ml.blend_ratio if cfg.ml.active else 0.0
+            planner = ReplayPlanner(scores, ratio, store.view(None))
+        result = run_backtest(cfg, store=store, planner=planner, sweep_id=task["sweep_id"],
+                              save=True, write_report=False)  # fmt: skip
+        eq = result.equity["equity"]
+        out.update(
+            metrics=result.metrics, db_id=result.db_id, warnings=result.warnings,
+            equity={"dates": [d.strftime("%Y-%m-%d") for d in eq.index],
+                    "values": [round(float(v), 2) for v in eq.to_numpy()]},
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
+        store.engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - one failing point must not stop the sweep
+        out.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    if task.get("points_dir") and "error" not in out:
+        path = Path(task["points_dir"]) / f"{task['key']}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, default=str))
+        tmp.replace(path)
+    return out
+
+
+@dataclass
+class SweepResult:
+    sweep: SweepConfig
+    sweep_id: str
+    points: list[dict[str, Any]]
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    selected: dict[str, Any] | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for p in self.points:
+            row = {"point": p["label"], "period": p["period"], **p.get("changes", {})}
+            row.update({k: p["metrics"].get(k) for k in POINT_METRICS})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def sweep_id_of(sweep: SweepConfig) -> str:
+    blob = json.dumps(sweep.model_dump(mode="json"), sort_keys=True, default=str)
+    return f"{sweep.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+# -- executors ---------------------------------------------------------------------------------
+def _local(tasks: list[dict], workers: int) -> Iterator[dict]:
+    if workers <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield run_point(t)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: the parent may have TensorFlow threads running (walk-forward training).
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_point, t) for t in tasks]
+        for f in as_completed(futures):
+            yield f.result()
+
+
+def connect_dask(address: str | None, workers: int):
+    """A Dask client: to ``address``, or to a new local cluster; unreachable is a clear error."""
+    from distributed import Client, LocalCluster
+
+    if address:
+        try:
+            return Client(address, timeout="5s"), None
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"executor.address: cannot reach the Dask scheduler at {address} ({exc})"
+            ) from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)  # fmt: skip
+    return Client(cluster), cluster
+
+
+def _dask(tasks: list[dict], client) -> Iterator[dict]:
+    from distributed import as_completed
+
+    futures = client.map(run_point, tasks, pure=False)
+    for f in as_completed(futures):
+        yield f.result()
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+def run_sweep(
+    sweep: SweepConfig,
+    *,
+    store: Store,
+    output: str | Path | None = None,
+    status: Callable[[str], None] = lambda msg: None,
+    on_point: Callable[[dict[str, Any], int, int], None] | None = None,
+    client: Any = None,
+) -> SweepResult:
+    """Run every point of ``sweep`` (skipping finished ones) and write the results."""
+    from sentinel.settings import get_settings
+
+    points = expand(sweep)
+    sid = sweep_id_of(sweep)
+    out = Path(output or sweep.output or f"runs/{sweep.name}")
+    points_dir = out / "points"
+    points_dir.mkdir(parents=True, exist_ok=True)
+    db_url = store.engine.url.render_as_string(hide_password=False)
+    owned = None
+    if sweep.executor.kind == "dask" and client is None:
+        client, owned = connect_dask(sweep.executor.address, sweep.executor.workers)
+    result = SweepResult(sweep, sid, [])
+    try:
+        done = {p.stem: json.loads(p.read_text()) for p in points_dir.glob("*.json")}
+        todo = [p for p in points if p.key not in done]
+        result.points.extend(done[p.key] for p in points if p.key in done)
+        result.skipped = len(points) - len(todo)
+        cache_dir = get_settings().data_dir / "cache"
+        if todo:
+            from engine.backtest import ensure_samples
+
+            for cfg in {p.config.ml.horizon_days: p.config for p in todo}.values():
+                ensure_samples(cfg, store, status=status)
+        fp = store_fingerprint(store)
+        caches: dict[str, str] = {}
+        broken: dict[str, str] = {}
+        tasks = []
+        for p in todo:
+            key = score_key(p.config, p.config.start, p.config.end, fp)
+            if key not in caches and key not in broken:
+                status(f"computing shared scores for [{p.period}] {p.config.start}..{p.config.end}")
+                try:
+                    _, key2, hit = cached_scores(p.config, store, cache_dir, status)
+                except Exception as exc:  # noqa: BLE001 - fails this key's points, not the sweep
+                    broken[key] = f"{type(exc).__name__}: {exc}"
+                else:
+                    caches[key] = str(cache_dir / f"scores-{key2}.parquet")
+                    result.cache_hits += hit
+                    result.cache_misses += not hit
+            if key in broken:
+                fail = {"key": p.key, "label": p.label, "changes": p.changes,
+                        "period": p.period, "error": broken[key]}  # fmt: skip
+                result.failed.append(fail)
+                if on_point:
+                    on_point(fail, len(result.failed), len(todo))
+                continue
+            tasks.append({
+                "key": p.key, "label": p.label, "changes": p.changes, "period": p.period,
+                "config": p.config.model_dump(mode="json"), "db_url": db_url,
+                "scores_path": caches[key], "sweep_id": sid, "points_dir": str(points_dir),
+            })  # fmt: skip
+        status(f"running {len(tasks)} points ({result.skipped} already done)")
+        stream: Iterable[dict] = (
+            _dask(tasks, client) if client is not None
+            else _local(tasks, sweep.executor.workers)
+        )  # fmt: skip
+        for i, res in enumerate(stream, start=1):
+            (result.failed if "error" in res else result.points).append(res)
+            if on_point:
+                on_point(res, i, len(tasks))
+    finally:
+        if owned is not None:
+            client.close()
+            owned.close()
+    order = {p.key: i for i, p in enumerate(points)}
+    result.points.sort(key=lambda r: order.get(r["key"], 0))
+    result.selected = select(result, sweep)
+    from engine.sweep_report import write_sweep_outputs
+
+    result.outputs = write_sweep_outputs(result, out)
+    return result
+
+
+def select(result: SweepResult, sweep: SweepConfig) -> dict[str, Any] | None:
+    """The best point by ``sweep.metric`` on the selection period (or the full period)."""
+    period = "selection" if sweep.selection else "full"
+    pool = [p for p in result.points if p["period"] == period]
+    scored = [p for p in pool if p["metrics"].get(sweep.metric) is not None]
+    if not scored:
+        return None
+    lower_is_better = sweep.metric in ("annualized_volatility", "turnover")
+    best = (min if lower_is_better else max)(scored, key=lambda p: p["metrics"][sweep.metric])
+    chosen = {"label": best["label"], "changes": best["changes"], "selection": best["metrics"]}
+    if sweep.test:
+        test = [p for p in result.points if p["period"] == "test" and p["label"] == best["label"]]
+        chosen["test"] = test[0]["metrics"] if test else None
+    return chosen
