@@ -65,8 +65,12 @@ class StrategyPlanner:
 
     def plan(self, as_of: date, current_weights: pd.Series) -> pd.Series:
         symbols = self.universe(as_of)
-        bars = self.planner.history(as_of, symbols)
-        closes = bars.pivot(index="date", columns="symbol", values="close")
+        bars = None
+        if self.strategy.needs_history or getattr(self.planner, "needs_bars", True):
+            bars = self.planner.history(as_of, symbols)
+            closes = bars.pivot(index="date", columns="symbol", values="close")
+        else:
+            closes = pd.DataFrame()
         scores = self.planner.scores(as_of, bars)
         self.scores_log.append(scores.assign(date=pd.Timestamp(as_of)))
         ctx = PlanContext(as_of, scores, closes, current_weights)

@@ -180,6 +180,8 @@ def score_key(cfg: RunConfig, start: date, end: date, fingerprint: dict[str, Any
 class ReplayPlanner:
     """A planner that replays cached scores and re-blends them with its own ratio."""
 
+    needs_bars = False  # scores come from the cache; bars only if the strategy asks
+
     def __init__(self, scores: pd.DataFrame, blend_ratio: float, store: Store):
         self.by_day = {d.date(): g.set_index("symbol") for d, g in scores.groupby("date")}
         self.ratio = blend_ratio

@@ -42,6 +42,8 @@ class Strategy:
     name: ClassVar[str]
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     uses_scores: ClassVar[bool] = True
+    #: Whether ``PlanContext.closes`` must hold trailing prices (skipped otherwise, for speed).
+    needs_history: ClassVar[bool] = False
 
     def __init__(self, params: StrategyParams | None = None):
         self.params = params or self.Params()

@@ -80,6 +80,7 @@ class Momentum(Strategy):
     name = "momentum"
     Params = MomentumParams
     uses_scores = False
+    needs_history = True
 
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: MomentumParams = self.params  # type: ignore[assignment]
