@@ -11,8 +11,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench import workloads  # noqa: E402,F401  (registers the workloads)
 from bench import sweep as _sweep  # noqa: E402,F401
+from bench import workloads  # noqa: E402,F401  (registers the workloads)
 
 for _name in ("signals", "ml"):  # workloads added by the signals and ML layers
     try:
