@@ -219,7 +219,7 @@ def fit_regime_model(
         n_components=n_states, covariance_type="diag", n_iter=n_iter, random_state=random_state
     )
     # Tiny matrices: BLAS threads only contend (a 4x slow-down seen on 2 busy cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1):
         hmm.fit((obs - mean) / std)
     covars = np.asarray(hmm.covars_)
     variances = np.diagonal(covars, axis1=1, axis2=2) if covars.ndim == 3 else covars

@@ -14,6 +14,8 @@ import typer
 from rich.markup import escape
 
 from sentinel.cli import data as data_cmd
+from sentinel.cli import ml as ml_cmd
+from sentinel.cli import regime as regime_cmd
 from sentinel.cli._common import err_console, state
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(ml_cmd.app, name="ml")
+app.add_typer(regime_cmd.app, name="regime")
 
 
 @app.callback()
