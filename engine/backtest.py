@@ -47,6 +47,7 @@ class BacktestResult:
     warnings: list[str]
     log: RunLog
     predictions: pd.DataFrame
+    cancelled: list = field(default_factory=list)  # (day, order, reason) the broker refused
     db_id: int | None = None
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -247,7 +248,8 @@ def run_backtest(
             on_tick(tick, counter["n"])
 
     status(f"running {len(days)} days, {len(clock.rebalance_dates)} rebalances")
-    runner = Runner(run_id=run_id, store=sim, clock=clock, broker=SimulatedBroker(cfg.costs),
+    broker = SimulatedBroker(cfg.costs)
+    runner = Runner(run_id=run_id, store=sim, clock=clock, broker=broker,
                     feed=feed, planner=adapter, portfolio=portfolio, on_tick=tick_cb,
                     min_trade_weight=cfg.rebalance.min_trade_weight)  # fmt: skip
     log = runner.run()
@@ -271,7 +273,7 @@ def run_backtest(
         pd.concat(adapter.scores_log).reset_index() if adapter.scores_log else pd.DataFrame()
     )
     result = BacktestResult(cfg, run_id, equity, trades, weights, bench, metrics, warnings, log,
-                            predictions)  # fmt: skip
+                            predictions, broker.cancelled)  # fmt: skip
     out = output or cfg.output
     if out and write_report:
         import yaml

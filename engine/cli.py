@@ -104,3 +104,30 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
     if result.failed:
         console.print(f"[red]{len(result.failed)} point(s) failed[/red]; rerun to retry them")
     console.print(f"results: {result.outputs['html']} and {result.outputs['csv']}")
+
+
+def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) -> None:
+    import time as _time
+
+    from engine.backtest import open_run_store
+    from engine.config import load_config
+    from engine.live import LiveRunner, sync_prices
+
+    cfg = load_config(config)
+    url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
+    store = open_run_store(cfg, url)
+    with console.status("preparing the planner"):
+        runner = LiveRunner(cfg, store, replay=replay)
+    account = runner.account
+    while True:
+        if not replay:
+            console.print(sync_prices(cfg, store))
+        reports = runner.run_due(once=once)
+        if not reports:
+            console.print(f"[{account}] nothing due: up to date")
+        for r in reports:
+            what = f"rebalanced, {len(r.orders_sent)} order(s) sent" if r.rebalanced else "marked"
+            console.print(f"[{account}] {r.day}: {r.fills} fill(s), {what}, equity {r.equity:,.2f}")
+        if once or replay:
+            return
+        _time.sleep(cfg.live.poll_seconds)

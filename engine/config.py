@@ -135,6 +135,15 @@ class MLConfig(StrictModel):
         return self.enabled and self.mode != "off"
 
 
+class LiveConfig(StrictModel):
+    """Live mode: where new bars come from and which paper account the run trades."""
+
+    provider: Literal["csv", "yfinance"] = "csv"
+    drop_dir: str | None = Field(default=None, description="Folder of CSV/Parquet bar drops.")
+    account: str | None = Field(default=None, description="Paper account name (default: name).")
+    poll_seconds: int = Field(default=3600, ge=1, description="Wait between live checks.")
+
+
 class RunConfig(StrictModel):
     """One backtest: data, universe, period, schedule, strategy, costs, ML, benchmark, output."""
 
@@ -151,6 +160,7 @@ class RunConfig(StrictModel):
     initial_cash: float = Field(default=1_000_000.0, gt=0)
     seed: int = 7
     output: str | None = None
+    live: LiveConfig = LiveConfig()
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:

@@ -73,6 +73,24 @@ def sweep(
     run_sweep_command(config, output, state.database_url)
 
 
+@app.command()
+def live(
+    config: Annotated[
+        str, typer.Argument(help="Run config (YAML) with an optional live: section.")
+    ],
+    once: Annotated[
+        bool, typer.Option("--once", help="Process one due day and exit (cron).")
+    ] = False,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Replay the config's past days (parity check).")
+    ] = False,
+) -> None:
+    """Run the same engine live: sync prices, rebalance when due, paper-trade the orders."""
+    from engine.cli import run_live_command
+
+    run_live_command(config, once, replay, state.database_url)
+
+
 def main() -> None:
     """Run the CLI, turning errors into one line and a non-zero exit."""
     from sentinel.errors import SentinelError

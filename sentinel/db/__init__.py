@@ -4,6 +4,9 @@ from sentinel.db.store import ScoreRecord, Store, open_store
 from sentinel.db.tables import (
     BacktestRun,
     BenchmarkPrice,
+    LiveAccount,
+    LiveOrder,
+    LiveRecommendation,
     MLPrediction,
     ModelRecord,
     Price,
@@ -18,6 +21,9 @@ from sentinel.db.tables import (
 __all__ = [
     "BacktestRun",
     "BenchmarkPrice",
+    "LiveAccount",
+    "LiveOrder",
+    "LiveRecommendation",
     "MLPrediction",
     "ModelRecord",
     "Price",

@@ -29,6 +29,9 @@ from sqlmodel import Session, select
 from sentinel.db.engine import make_engine
 from sentinel.db.tables import (
     BacktestRun,
+    LiveAccount,
+    LiveOrder,
+    LiveRecommendation,
     MLPrediction,
     ModelRecord,
     RegimeState,
@@ -605,6 +608,61 @@ class Store:
         if run is None:
             raise NotFoundError(f"no backtest run with id {run_id}")
         return run
+
+    # -- live accounts, orders and recommendations ------------------------------------------
+    def get_live_account(self, account: str) -> LiveAccount | None:
+        with Session(self.engine) as s:
+            return s.get(LiveAccount, account)
+
+    def send_live_order(self, order: LiveOrder) -> bool:
+        """Record an order as sent, once: a second send of the same id is a no-op (False)."""
+        row = order.model_dump()
+        with self.engine.begin() as conn:
+            before = conn.execute(
+                text("SELECT 1 FROM live_orders WHERE order_id = :i"), {"i": order.order_id}
+            ).first()
+            if before is not None:
+                return False
+            self._upsert("live_orders", ["order_id"], [row], conn=conn)
+        return True
+
+    def live_orders(self, account: str, status: str | None = None) -> list[LiveOrder]:
+        with Session(self.engine) as s:
+            q = select(LiveOrder).where(LiveOrder.account == account)
+            if status is not None:
+                q = q.where(LiveOrder.status == status)
+            return list(s.exec(q.order_by(LiveOrder.decided_on, LiveOrder.symbol)).all())
+
+    def commit_live_day(
+        self,
+        account: LiveAccount,
+        fills: list[dict[str, Any]],
+        cancelled: list[tuple[str, str]],
+        recommendations: list[dict[str, Any]],
+    ) -> None:
+        """A processed live day, atomically: fills, cancellations, the book, recommendations."""
+        with Session(self.engine) as s:
+            for f in fills:
+                o = s.get(LiveOrder, f["order_id"])
+                if o is not None:
+                    o.status, o.fill_day, o.fill_price = "filled", f["day"], f["price"]
+                    o.commission, o.slippage = f["commission"], f["slippage"]
+                    o.quantity = f["quantity"]
+                    s.add(o)
+            for order_id, why in cancelled:
+                o = s.get(LiveOrder, order_id)
+                if o is not None:
+                    o.status, o.note = "cancelled", why
+                    s.add(o)
+            for r in recommendations:
+                s.merge(LiveRecommendation(**r))
+            s.merge(account)
+            s.commit()
+
+    def live_recommendations(self, account: str) -> list[LiveRecommendation]:
+        with Session(self.engine) as s:
+            q = select(LiveRecommendation).where(LiveRecommendation.account == account)
+            return list(s.exec(q.order_by(LiveRecommendation.date, LiveRecommendation.symbol)))
 
     # -- bulk writes ------------------------------------------------------------------------
     def _upsert(

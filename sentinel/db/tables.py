@@ -155,3 +155,47 @@ class BacktestRun(SQLModel, table=True):
     metrics: dict = Field(sa_column=Column(JSON, nullable=False))
     trades_csv: str = Field(default="", sa_column=Column(Text))
     equity_csv: str = Field(default="", sa_column=Column(Text))
+
+
+class LiveAccount(SQLModel, table=True):
+    """A live (paper) account's book after the last processed day."""
+
+    __tablename__ = "live_accounts"
+    account: str = Field(primary_key=True, max_length=128)
+    cash: float
+    positions: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    last_price: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    last_day: dt.date | None = None
+    updated_at: dt.datetime
+
+
+class LiveOrder(SQLModel, table=True):
+    """An order sent by live mode; the id derives from account, date and symbol (idempotent)."""
+
+    __tablename__ = "live_orders"
+    __table_args__ = (Index("ix_live_orders_account_status", "account", "status"),)
+    order_id: str = Field(primary_key=True, max_length=200)
+    account: str = Field(max_length=128)
+    symbol: str = Field(max_length=32)
+    quantity: float
+    decided_on: dt.date
+    status: str = Field(default="pending", max_length=16)  # pending | filled | cancelled
+    fill_day: dt.date | None = None
+    fill_price: float | None = None
+    commission: float | None = None
+    slippage: float | None = None
+    note: str | None = Field(default=None, max_length=200)
+
+
+class LiveRecommendation(SQLModel, table=True):
+    """What the planner recommended on a live rebalance day."""
+
+    __tablename__ = "live_recommendations"
+    account: str = Field(primary_key=True, max_length=128)
+    date: dt.date = Field(primary_key=True)
+    symbol: str = Field(primary_key=True, max_length=32)
+    target_weight: float
+    blended_score: float | None = None
+    wavelet_score: float | None = None
+    ml_score: float | None = None
+    predicted_return: float | None = None

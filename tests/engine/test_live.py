@@ -1,0 +1,155 @@
+"""Live mode: same orders as the backtest (parity), restarts are harmless, and a real kill in the
+middle of a rebalance never sends an order twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.backtest import run_backtest
+from engine.config import RunConfig, load_config
+from engine.live import LiveRunner, sync_prices
+from sentinel.db import Store
+from sentinel.errors import SentinelError
+
+CFG = {
+    "name": "paper",
+    "start": "2016-06-01",
+    "end": "2016-09-30",
+    "rebalance": {"every": "weekly", "weekday": "friday", "min_trade_weight": 0.0},
+    "strategy": {"name": "top_n", "params": {"n": 3}},
+    "ml": {"enabled": False},
+    "initial_cash": 100_000,
+}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    from sentinel.data.demo import generate_demo_universe, install_demo
+
+    path = tmp_path_factory.mktemp("live") / "demo.db"
+    store = Store(f"sqlite:///{path}")
+    install_demo(store, generate_demo_universe(21, 8, "2015-01-01", "2016-12-31"))
+    store.engine.dispose()
+    return path
+
+
+def _copy(demo_db: Path, tmp_path: Path, name: str) -> Store:
+    path = tmp_path / name
+    shutil.copy(demo_db, path)
+    return Store(f"sqlite:///{path}")
+
+
+def _orders(store: Store, account: str) -> list[tuple]:
+    return [(o.decided_on, o.symbol, o.quantity, o.status, o.fill_day, o.fill_price)
+            for o in store.live_orders(account)]  # fmt: skip
+
+
+def _backtest_orders(result) -> list[tuple]:
+    filled = {r.order_id: r for r in result.trades.itertuples()}
+    cancelled = {o.order_id for _, o, _ in result.cancelled}
+    out = []
+    for o in result.log.orders:
+        f = filled.get(o.order_id)
+        qty = (f.quantity if f.side == "buy" else -f.quantity) if f else o.quantity
+        status = "filled" if f else "cancelled" if o.order_id in cancelled else "pending"
+        out.append((o.decided_on, o.symbol, qty, status,
+                    f.date.date() if f else None, f.price if f else None))  # fmt: skip
+    return sorted(out, key=lambda t: (t[0], t[1]))
+
+
+def test_replay_with_a_restart_every_day_matches_the_backtest(demo_db, tmp_path):
+    cfg = RunConfig.model_validate(CFG)
+    bt = run_backtest(cfg, store=_copy(demo_db, tmp_path, "bt.db"), save=False)
+    store = _copy(demo_db, tmp_path, "live.db")
+    days = 0
+    while True:  # a new process-like runner for every day: state comes from the database
+        reports = LiveRunner(cfg, store, replay=True).run_due(once=True)
+        if not reports:
+            break
+        days += 1
+    assert days == len(bt.equity)
+    live = _orders(store, "paper")
+    # the backtest's last orders are still pending at the end, as they are live
+    assert live == _backtest_orders(bt)
+    acct = store.get_live_account("paper")
+    assert acct.cash == pytest.approx(bt.equity["cash"].iloc[-1])
+    recs = store.live_recommendations("paper")
+    assert {r.date for r in recs} == set(bt.log.decisions)
+
+
+def test_walk_forward_replay_matches_the_backtest(demo_db, tmp_path):
+    cfg = RunConfig.model_validate({**CFG, "ml": {"enabled": True, "mode": "walk_forward",
+                                   "retrain": "monthly", "min_samples": 20, "max_epochs": 3}})  # fmt: skip
+    bt = run_backtest(cfg, store=_copy(demo_db, tmp_path, "bt.db"), save=False)
+    store = _copy(demo_db, tmp_path, "live.db")
+    LiveRunner(cfg, store, replay=True).run_due()
+    assert _orders(store, "paper") == _backtest_orders(bt)
+
+
+def test_processed_days_are_not_processed_again(demo_db, tmp_path):
+    cfg = RunConfig.model_validate(CFG)
+    store = _copy(demo_db, tmp_path, "live.db")
+    runner = LiveRunner(cfg, store, replay=True)
+    runner.run_due()
+    before = _orders(store, "paper")
+    assert LiveRunner(cfg, store, replay=True).run_due() == []
+    tick = runner.clock.due(None)[10]
+    assert not runner.step(tick).orders_sent
+    assert _orders(store, "paper") == before
+
+
+def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
+    cfg_path = tmp_path / "paper.yaml"
+    cfg_path.write_text(yaml.safe_dump(CFG))
+    clean = _copy(demo_db, tmp_path, "clean.db")
+    LiveRunner(load_config(cfg_path), clean, replay=True).run_due()
+    victim = _copy(demo_db, tmp_path, "victim.db")
+    url = str(victim.engine.url)
+    env = {**os.environ, "SENTINEL_LIVE_TEST_PAUSE": "0.3", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "sentinel", "--db", url, "live", str(cfg_path), "--replay"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and victim.count("live_orders") < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    sent = victim.count("live_orders")
+    assert sent >= 2, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    first_day = victim.live_orders("paper")[0].decided_on
+    acct = victim.get_live_account("paper")
+    assert acct is not None and acct.last_day < first_day  # the rebalance day was not committed
+    env.pop("SENTINEL_LIVE_TEST_PAUSE")
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    assert _orders(victim, "paper") == _orders(clean, "paper")
+    ids = [o.order_id for o in victim.live_orders("paper")]
+    assert len(ids) == len(set(ids))
+    assert victim.get_live_account("paper").cash == pytest.approx(
+        clean.get_live_account("paper").cash
+    )
+
+
+def test_csv_drop_folder_sync_and_missing_provider(demo_db, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "bars.csv").write_text(
+        "date,symbol,open,high,low,close,volume\n2017-01-03,DAA,10,11,9,10.5,100\n"
+    )
+    store = _copy(demo_db, tmp_path, "sync.db")
+    cfg = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(drop)}})
+    assert "1 rows" in sync_prices(cfg, store) or "1 file" in sync_prices(cfg, store)
+    assert store.get_prices("DAA", end_date="2017-01-03").index[-1].year == 2017
+    bad = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(tmp_path / "nope")}})
+    with pytest.raises(SentinelError, match="not a folder"):
+        sync_prices(bad, store)
+    yf = RunConfig.model_validate({**CFG, "live": {"provider": "yfinance"}})
+    with pytest.raises(SentinelError, match="yfinance"):
+        sync_prices(yf, store)
