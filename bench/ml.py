@@ -67,7 +67,7 @@ def ml_train() -> list[Result]:
         Result("ml_train", f"train_as_of {n_fast} symbols, one fit each (walk-forward), per symbol",
                t_fast / len(syms), "s", 0.5, ref,
                f"{mean_n:.0f} samples/symbol; reference: one plain NN+XGB fit per symbol (3)"),
-        Result("ml_train", f"train_as_of {n_full} symbols with validation (3 fits each), per symbol",
+        Result("ml_train", f"train_as_of {n_full} symbols, validation on (3 fits each), per symbol",
                t_full / len(syms), "s", 0.5, ref,
                "purged-validation fit + shuffled-split diagnostic + final refit on all samples"),
         Result("ml_train", f"generate samples, {len(pool)} symbols (features + labels)", t_samples,

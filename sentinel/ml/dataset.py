@@ -31,6 +31,12 @@ from sentinel.timeutil import DateLike, to_date
 
 #: Rows a symbol needs before its first sample (return_60d needs 60 bars).
 MIN_HISTORY = 60
+#: Longer than this without a bar (suspension, pre-listing quotes) and returns across it are junk.
+MAX_GAP_DAYS = 10
+#: Bars checked for gaps before T: the longest window a feature may use (FEATURE_WINDOW).
+GAP_LOOKBACK = 252
+#: Trailing bars checked for trading: more than half of them at zero volume means "not traded".
+VOLUME_LOOKBACK = 20
 
 
 class FeatureBook:
@@ -124,12 +130,25 @@ def sample_rows(
     horizon_days: int,
     since: date | None = None,
 ) -> list[dict]:
-    """Training samples of one symbol (see the module docstring for the definition)."""
+    """Training samples of one symbol (see the module docstring for the definition).
+
+    A sample is skipped when its bars cannot be trusted: a gap of more than ``MAX_GAP_DAYS``
+    between bars anywhere from ``GAP_LOOKBACK`` bars before T to the label's close (e.g. BHF in
+    the 5-year S&P file: sparse sub-cent quotes years before its 2017 listing, whose "returns"
+    across the gap reach +500 %), or mostly zero volume in the last ``VOLUME_LOOKBACK`` bars.
+    """
     closes = prices["close"].astype("float64")
-    closes = closes[np.isfinite(closes) & (closes > 0)]
+    ok = np.isfinite(closes) & (closes > 0)
+    closes = closes[ok]
     if len(closes) <= MIN_HISTORY:
         return []
     idx = closes.index
+    gap = np.diff(idx.to_numpy().astype("datetime64[D]")).astype(np.int64) > MAX_GAP_DAYS
+    gaps_before = np.concatenate([[0], np.cumsum(gap)])  # gaps_before[i]: gaps up to bar i
+    volume = prices["volume"].astype("float64")[ok] if "volume" in prices else None
+    untraded = (
+        np.concatenate([[0], np.cumsum(~(volume.to_numpy() > 0))]) if volume is not None else None
+    )
     last_day = idx[-1]
     weeks = pd.Series(idx, index=idx).groupby([idx.isocalendar().year, idx.isocalendar().week])
     anchors = weeks.max().sort_values()
@@ -143,6 +162,11 @@ def sample_rows(
             break  # the label's last close is not final yet
         j = idx.searchsorted(horizon_end, side="right") - 1
         if j <= pos:
+            continue
+        if gaps_before[j] - gaps_before[max(0, pos - GAP_LOOKBACK)] > 0:
+            continue
+        lo = max(0, pos + 1 - VOLUME_LOOKBACK)
+        if untraded is not None and 2 * (untraded[pos + 1] - untraded[lo]) > pos + 1 - lo:
             continue
         label = float(closes.iloc[j] / closes.iloc[pos] - 1.0)
         feats = features.loc[t].to_numpy(dtype="float64")

@@ -69,6 +69,7 @@ def train_as_of(
     from sentinel.ml.nn import NNRegressor
 
     d = to_date(as_of) if as_of is not None else None
+    symbols = list(symbols) if symbols is not None else None  # read twice below
     samples = store.get_training_samples(known_by=d, horizon_days=horizon_days)
     if symbols is not None:
         wanted = set(symbols)
@@ -127,7 +128,8 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
             ModelRecord(
                 symbol=sym,
                 trained_at=now,
-                training_samples=int(report.samples.get(sym, 0)),
+                # rows the stored model was fitted on (fewer than known with validate=False)
+                training_samples=int(metrics.get("training_samples", report.samples.get(sym, 0))),
                 train_end=report.as_of,
                 version=version,
                 metrics=metrics,

@@ -87,8 +87,9 @@ def test_replay_with_a_restart_every_day_matches_the_backtest(demo_db, tmp_path)
 
 
 def test_walk_forward_replay_matches_the_backtest(demo_db, tmp_path):
-    cfg = RunConfig.model_validate({**CFG, "ml": {"enabled": True, "mode": "walk_forward",
-                                   "retrain": "monthly", "min_samples": 20, "max_epochs": 3}})  # fmt: skip
+    ml = {"enabled": True, "mode": "walk_forward", "retrain": "monthly", "min_samples": 20,
+          "max_epochs": 3}  # fmt: skip
+    cfg = RunConfig.model_validate({**CFG, "ml": ml})
     bt = run_backtest(cfg, store=_copy(demo_db, tmp_path, "bt.db"), save=False)
     store = _copy(demo_db, tmp_path, "live.db")
     LiveRunner(cfg, store, replay=True).run_due()
