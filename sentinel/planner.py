@@ -140,7 +140,8 @@ class RebalanceEngine:
                 if ml_allowed is not None and not ml_allowed(s):
                     out.at[s, "fallback"] = "ml disabled for symbol"
                 elif s not in have:
-                    out.at[s, "fallback"] = "no model"
+                    err = getattr(predictor, "load_errors", {}).get(s)
+                    out.at[s, "fallback"] = f"model load error: {err}"[:128] if err else "no model"
                 elif features is None or s not in features.index:
                     out.at[s, "fallback"] = "no features"
                 else:

@@ -1,0 +1,18 @@
+"""Train a NN + XGBoost ensemble per symbol with enough samples ([--symbol S] [--as-of D]).
+
+Thin entry point named in the design notes; the same as ``sentinel ml train``, see ``--help``.
+The store is ``SENTINEL_DATABASE_URL`` (default ``sqlite:///sentinel.db``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from sentinel.cli.ml import app  # noqa: E402
+
+if __name__ == "__main__":
+    app(["train", *sys.argv[1:]], prog_name=os.path.basename(__file__))

@@ -1,0 +1,142 @@
+"""Training samples on the demo data: labels by hand, finality, idempotence, incremental, as-of."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentinel.errors import LookAheadError
+from sentinel.ml.dataset import FeatureBook, generate_samples
+
+
+@pytest.fixture
+def syms(demo_store):
+    have = [s.symbol for s in demo_store.securities()]
+    return have[:2]
+
+
+def _samples(store, **kw):
+    return store.view(None).get_training_samples(**kw)
+
+
+def test_label_is_return_to_last_close_within_horizon(demo_store, syms):
+    generate_samples(demo_store, syms, horizon_days=14)
+    df = _samples(demo_store)
+    assert set(df["symbol"]) == set(syms)
+    for sym in syms:
+        closes = demo_store.get_prices(sym)["close"]
+        part = df[df["symbol"] == sym]
+        for _, row in part.iloc[[0, len(part) // 2, -1]].iterrows():
+            t = row["date"]
+            end = t + timedelta(days=14)
+            window = closes[closes.index <= end]
+            expected = window.iloc[-1] / closes.loc[t] - 1.0
+            assert row["label"] == pytest.approx(expected, rel=1e-12)
+            assert row["label_known_at"] == window.index[-1]
+            assert row["label_known_at"] <= end
+            assert len(row["features"]) == 20
+
+
+def test_samples_only_once_label_is_final(demo_store, syms):
+    """No sample whose horizon reaches past the last bar: its label could still change."""
+    generate_samples(demo_store, syms, horizon_days=14)
+    df = _samples(demo_store)
+    for sym in syms:
+        last = demo_store.get_prices(sym).index[-1]
+        dates = df.loc[df["symbol"] == sym, "date"]
+        assert (dates + timedelta(days=14) <= last).all()
+        # and the newest week whose horizon *is* complete is present (weekly anchors end weeks)
+        assert dates.max() + timedelta(days=21) > last
+
+
+def test_weekly_anchors_and_truncated_history(demo_store, syms):
+    """A sample is generated from data up to its anchor only: cutting the future keeps it."""
+    generate_samples(demo_store, syms, horizon_days=14)
+    full = _samples(demo_store).set_index(["symbol", "date"])
+    dates = full.reset_index()
+    iso = dates["date"].dt.isocalendar()
+    assert not dates.assign(y=iso.year, w=iso.week).duplicated(["symbol", "y", "w"]).any()
+    assert dates.groupby("symbol")["date"].diff().dt.days.median() == 7
+    cut = pd.Timestamp(dates["date"].quantile(0.5)).date()
+    with demo_store.transaction() as conn:
+        demo_store.delete_where_after("prices", cut, conn)
+        demo_store.delete_where_after("benchmark_prices", cut, conn)
+    last = pd.Timestamp(demo_store.trading_days()[-1])
+    written = generate_samples(demo_store, syms, horizon_days=14)
+    again = _samples(demo_store).set_index(["symbol", "date"])
+    final = full[[d + timedelta(days=14) <= last for _, d in full.index]]
+    assert sum(written.values()) == len(final) > 20
+    # every sample rewritten from the truncated history is exactly the one from the full history
+    pd.testing.assert_frame_equal(again.loc[final.index], final)
+
+
+def test_idempotent_rerun(demo_store, syms):
+    first = generate_samples(demo_store, syms, horizon_days=14)
+    a = _samples(demo_store)
+    second = generate_samples(demo_store, syms, horizon_days=14)
+    b = _samples(demo_store)
+    assert first == second
+    assert demo_store.count("training_samples") == sum(first.values())
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_incremental_writes_only_recent_samples(demo_store, syms):
+    book = FeatureBook(demo_store, syms)
+    written = generate_samples(demo_store, syms, horizon_days=14, incremental_days=90, book=book)
+    inc = _samples(demo_store)
+    for sym in syms:
+        last = book.prices(sym).index[-1]
+        dates = inc.loc[inc["symbol"] == sym, "date"]
+        assert len(dates) == written[sym] > 0
+        assert (dates >= last - timedelta(days=90 + 14)).all()
+    generate_samples(demo_store, syms, horizon_days=14, book=book)
+    full = _samples(demo_store)
+    assert len(full) > 3 * len(inc)
+    merged = full.merge(inc, on=["symbol", "date"], suffixes=("", "_inc"))
+    assert len(merged) == len(inc)
+    assert (merged["label"] == merged["label_inc"]).all()
+
+
+def test_walk_forward_read_excludes_labels_known_later(demo_store, syms):
+    generate_samples(demo_store, syms, horizon_days=14)
+    full = _samples(demo_store)
+    d = full["label_known_at"].quantile(0.5).date()
+    known = demo_store.view(None).get_training_samples(known_by=d)
+    assert 0 < len(known) < len(full)
+    assert (known["label_known_at"] <= pd.Timestamp(d)).all()
+    assert len(known) == int((full["label_known_at"] <= pd.Timestamp(d)).sum())
+    # a sample dated before d whose label became known after d is left out
+    late = full[(full["date"] <= pd.Timestamp(d)) & (full["label_known_at"] > pd.Timestamp(d))]
+    assert not late.empty
+    assert not set(zip(late["symbol"], late["date"], strict=True)) & set(
+        zip(known["symbol"], known["date"], strict=True)
+    )
+    sim = demo_store.view(d)
+    assert len(sim.get_training_samples()) == len(known)
+    with pytest.raises(LookAheadError):
+        sim.get_training_samples(known_by=d + timedelta(days=1))
+
+
+def test_samples_across_a_gap_or_untraded_bars_are_dropped():
+    """Real data has pre-listing junk (BHF): no sample whose windows span a gap or dead bars."""
+    from sentinel.ml.dataset import sample_rows
+
+    days = pd.bdate_range("2014-01-01", periods=1100)
+    days = days[(days < "2015-01-01") | (days >= "2016-01-01")]  # a year without bars
+    prices = pd.DataFrame({"close": 10.0 * 1.001 ** np.arange(len(days)),
+                           "volume": 1e6}, index=days)  # fmt: skip
+    prices.loc[days < "2014-03-01", "volume"] = 0.0  # untraded quotes first
+    features = pd.DataFrame(0.0, index=days, columns=range(20))
+    rows = sample_rows("X", prices, features, 14)
+    dates = pd.DatetimeIndex([r["date"] for r in rows])
+    known = pd.DatetimeIndex([r["label_known_at"] for r in rows])
+    assert len(rows) > 40
+    assert dates.min() >= pd.Timestamp("2014-03-01")  # after the untraded stretch
+    before, after = dates[dates < "2015-01-01"], dates[dates >= "2016-01-01"]
+    assert (known[dates < "2015-01-01"] < pd.Timestamp("2015-01-01")).all()  # label before gap
+    assert len(before) > 0 and len(after) > 0
+    # after the gap, samples start only once 252 bars of the feature window lie past it
+    assert after.min() >= days[days >= "2016-01-01"][252]
