@@ -24,7 +24,8 @@ import pandas as pd
 #: curve is mean / (floating-point noise), a huge meaningless number, so it is reported as None.
 ZERO_VOLATILITY = 1e-10
 
-METRIC_KEYS: tuple[str, ...] = (
+#: The figures vectorbt's returns accessor gives for one return series.
+RETURN_KEYS: tuple[str, ...] = (
     "total_return",
     "cagr",
     "annualized_volatility",
@@ -32,6 +33,10 @@ METRIC_KEYS: tuple[str, ...] = (
     "sortino_ratio",
     "max_drawdown",
     "calmar_ratio",
+)
+
+METRIC_KEYS: tuple[str, ...] = (
+    *RETURN_KEYS,
     "benchmark_total_return",
     "benchmark_cagr",
     "benchmark_sharpe",
@@ -85,17 +90,7 @@ def _vbt_figures(returns: pd.Series, periods_per_year: int) -> dict[str, float |
     import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
 
     if len(returns) == 0:
-        return dict.fromkeys(
-            (
-                "total_return",
-                "cagr",
-                "annualized_volatility",
-                "sharpe_ratio",
-                "sortino_ratio",
-                "max_drawdown",
-                "calmar_ratio",
-            )
-        )
+        return dict.fromkeys(RETURN_KEYS)
     acc = returns.vbt.returns(freq="1D", year_freq=f"{periods_per_year}D")
     volatility = to_json_float(acc.annualized_volatility())
     flat = volatility is not None and volatility < ZERO_VOLATILITY

@@ -237,21 +237,30 @@ class Store:
         volume; empty when nothing matches.
         """
         end = self._bound("prices", symbol, end_date)
-        sql = f"SELECT date, {', '.join(PRICE_COLUMNS)} FROM prices WHERE symbol = :s"
+        rows = self._dated_rows("prices", PRICE_COLUMNS, symbol, end, start_date, days)
+        return _frame(rows, ["date", *PRICE_COLUMNS], "date")
+
+    def _dated_rows(
+        self,
+        table: str,
+        columns: list[str],
+        symbol: str,
+        end: date | None,
+        start: DateLike | None,
+        days: int | None,
+    ) -> list[tuple[Any, ...]]:
+        """One symbol's rows of a dated table, oldest first: the last ``days`` or from ``start``."""
+        sql = f"SELECT date, {', '.join(columns)} FROM {table} WHERE symbol = :s"
         params: dict[str, Any] = {"s": symbol}
         if end is not None:
             sql += " AND date <= :e"
             params["e"] = end
-        if start_date is not None:
+        if start is not None:
             sql += " AND date >= :b"
-            params["b"] = to_date(start_date)
+            params["b"] = to_date(start)
         if days is not None:
-            sql += " ORDER BY date DESC LIMIT :n"
-            params["n"] = int(days)
-            rows = self._rows(sql, **params)[::-1]
-        else:
-            rows = self._rows(sql + " ORDER BY date", **params)
-        return _frame(rows, ["date", *PRICE_COLUMNS], "date")
+            return self._rows(sql + " ORDER BY date DESC LIMIT :n", n=int(days), **params)[::-1]
+        return self._rows(sql + " ORDER BY date", **params)
 
     def _cutoff(self, end: date | None, days: int) -> date | None:
         """The first of the last ``days`` trading dates up to ``end`` (the market calendar)."""
@@ -358,18 +367,7 @@ class Store:
         end = self._bound("benchmark_prices", symbol, end_date)
         if symbol is None:
             return _frame([], ["date", *BENCH_COLUMNS], "date")
-        sql = f"SELECT date, {', '.join(BENCH_COLUMNS)} FROM benchmark_prices WHERE symbol = :s"
-        params: dict[str, Any] = {"s": symbol}
-        if end is not None:
-            sql += " AND date <= :e"
-            params["e"] = end
-        if start_date is not None:
-            sql += " AND date >= :b"
-            params["b"] = to_date(start_date)
-        if days is not None:
-            rows = self._rows(sql + " ORDER BY date DESC LIMIT :n", n=int(days), **params)[::-1]
-        else:
-            rows = self._rows(sql + " ORDER BY date", **params)
+        rows = self._dated_rows("benchmark_prices", BENCH_COLUMNS, symbol, end, start_date, days)
         return _frame(rows, ["date", *BENCH_COLUMNS], "date")
 
     def get_sentiment(
@@ -377,14 +375,7 @@ class Store:
     ) -> pd.Series:
         """Daily sentiment scores of ``symbol`` known by ``end_date`` (empty when none)."""
         end = self._bound("sentiment", symbol, end_date)
-        sql, params = "SELECT date, score FROM sentiment WHERE symbol = :s", {"s": symbol}
-        if end is not None:
-            sql += " AND date <= :e"
-            params["e"] = end
-        if days is not None:
-            rows = self._rows(sql + " ORDER BY date DESC LIMIT :n", n=int(days), **params)[::-1]
-        else:
-            rows = self._rows(sql + " ORDER BY date", **params)
+        rows = self._dated_rows("sentiment", ["score"], symbol, end, None, days)
         return _frame(rows, ["date", "score"], "date")["score"]
 
     # -- wavelet scores ---------------------------------------------------------------------
