@@ -177,6 +177,9 @@ def score_key(cfg: RunConfig, start: date, end: date, fingerprint: dict[str, Any
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+NO_SYMBOL = ""  # marks a rebalance day whose score frame was empty
+
+
 class ReplayPlanner:
     """A planner that replays cached scores and re-blends them with its own ratio."""
 
@@ -201,7 +204,12 @@ class ReplayPlanner:
         s = self.by_day.get(as_of)
         if s is None:
             raise ConfigError(f"score cache has no scores for {as_of}: the cache key is stale")
-        s = s.drop(columns=["date"], errors="ignore").copy()
+        s = s.drop(columns=["date"], errors="ignore")
+        s = s[s.index != NO_SYMBOL].copy()
+        if s.empty:
+            from sentinel.planner import SCORE_COLUMNS
+
+            return pd.DataFrame(columns=SCORE_COLUMNS, index=pd.Index([], name="symbol"))
         ml = s["ml_score"].astype("float64")
         wav = s["wavelet_score"].astype("float64")
         s["blend_ratio"] = self.ratio
@@ -228,7 +236,11 @@ def compute_scores(cfg: RunConfig, store: Store, status: Callable[[str], None]) 
             planner.retrain(tick.day)
         if tick.has(EventType.REBALANCE):
             bars = planner.history(tick.day, symbols_on(tick.day))
-            frames.append(planner.scores(tick.day, bars).assign(date=pd.Timestamp(tick.day)))
+            scores = planner.scores(tick.day, bars).assign(date=pd.Timestamp(tick.day))
+            if scores.empty:  # a day with nothing to score (e.g. too little history) still counts
+                scores = pd.DataFrame({"date": [pd.Timestamp(tick.day)]},
+                                      index=pd.Index([NO_SYMBOL], name="symbol"))  # fmt: skip
+            frames.append(scores)
     sim.set_simulation_date(None)
     del adapter
     if not frames:
