@@ -11,14 +11,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench import sweep as _sweep  # noqa: E402,F401
-from bench import workloads  # noqa: E402,F401  (registers the workloads)
-
-for _name in ("signals", "ml"):  # workloads added by the signals and ML layers
-    try:
-        __import__(f"bench.{_name}")
-    except ModuleNotFoundError:
-        pass
+from bench import api, ml, signals, sweep, workloads  # noqa: E402,F401  (register workloads)
 from bench._harness import WORKLOADS, Skip, save  # noqa: E402
 
 

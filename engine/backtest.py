@@ -66,14 +66,22 @@ class StrategyPlanner:
 
     def plan(self, as_of: date, current_weights: pd.Series) -> pd.Series:
         symbols = self.universe(as_of)
-        bars = None
-        if self.strategy.needs_history or getattr(self.planner, "needs_bars", True):
-            bars = self.planner.history(as_of, symbols)
-            closes = bars.pivot(index="date", columns="symbol", values="close")
-        else:
-            closes = pd.DataFrame()
-        scores = self.planner.scores(as_of, bars)
-        self.scores_log.append(scores.assign(date=pd.Timestamp(as_of)))
+        closes = (
+            self.planner.store.get_close_panel(
+                symbols, days=self.strategy.history_days, end_date=as_of
+            )
+            if self.strategy.needs_history
+            else pd.DataFrame()
+        )
+        if self.strategy.uses_scores:
+            bars = None
+            if getattr(self.planner, "needs_bars", True):
+                bars = self.planner.history(as_of, symbols)
+            scores = self.planner.scores(as_of, bars)
+        else:  # a baseline that ignores scores: skip the wavelet/ML work entirely
+            scores = pd.DataFrame(index=pd.Index(symbols, name="symbol", dtype=object))
+        if self.strategy.uses_scores:
+            self.scores_log.append(scores.assign(date=pd.Timestamp(as_of)))
         ctx = PlanContext(as_of, scores, closes, current_weights)
         return self.strategy.target_weights(ctx)
 
@@ -224,6 +232,7 @@ def run_backtest(
     from engine.report import write_outputs
 
     store = store or open_run_store(cfg)
+    store.preload()  # one read of the bars; every later read is served behind the same guard
     days = _period(cfg, store)
     symbols_on = universe_filter(cfg, store)
     if planner is None:
@@ -235,9 +244,7 @@ def run_backtest(
     adapter = StrategyPlanner(planner, strategy, symbols_on)
     retrain = cfg.ml.retrain if cfg.ml.active and cfg.ml.mode == "walk_forward" else None
     clock = SimulationClock(days, cfg.rebalance, retrain)
-    all_symbols = sorted({s for d in (days[0], days[-1]) for s in symbols_on(d)}
-                         | set(sim.universe_symbols(days[0])))  # fmt: skip
-    feed = BarFeed(store, [s.symbol for s in store.securities()] or all_symbols, days[0], days[-1])
+    feed = BarFeed(store, None, days[0], days[-1])
     portfolio = Portfolio(cash=cfg.initial_cash)
     run_id = f"{cfg.name}-{cfg.config_hash()}"
     counter = {"n": 0}
@@ -251,7 +258,8 @@ def run_backtest(
     broker = SimulatedBroker(cfg.costs)
     runner = Runner(run_id=run_id, store=sim, clock=clock, broker=broker,
                     feed=feed, planner=adapter, portfolio=portfolio, on_tick=tick_cb,
-                    min_trade_weight=cfg.rebalance.min_trade_weight)  # fmt: skip
+                    min_trade_weight=cfg.rebalance.min_trade_weight,
+                    fractional=cfg.costs.fractional)  # fmt: skip
     log = runner.run()
     sim.set_simulation_date(None)
 

@@ -10,6 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from engine.config import CostsConfig
+from engine.feed import DayBars
 from engine.portfolio import Fill, Order, Portfolio
 
 
@@ -18,7 +19,7 @@ class Broker(Protocol):
 
     def submit(self, orders: list[Order]) -> None: ...
 
-    def execute(self, day: date, bars: pd.DataFrame, portfolio: Portfolio) -> list[Fill]: ...
+    def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]: ...
 
 
 class SimulatedBroker:
@@ -41,7 +42,22 @@ class SimulatedBroker:
     def _commission(self, value: float) -> float:
         return max(self.costs.min_commission, value * self.costs.commission_bps / 1e4)
 
-    def execute(self, day: date, bars: pd.DataFrame, portfolio: Portfolio) -> list[Fill]:
+    def _affordable(self, qty: float, price: float, cash: float) -> float:
+        """The largest quantity up to ``qty`` whose cost and commission fit in ``cash``."""
+        if not self.costs.fractional:
+            q = math.floor(qty)
+            while q > 0 and q * price + self._commission(q * price) > cash:
+                q -= 1
+            return float(q)
+        if qty * price + self._commission(qty * price) <= cash:
+            return qty
+        rate = self.costs.commission_bps / 1e4
+        q = cash / (price * (1 + rate))
+        if q * price * rate < self.costs.min_commission:  # the minimum applies instead
+            q = (cash - self.costs.min_commission) / price
+        return max(0.0, min(qty, q))
+
+    def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
         if not self.pending:
             return []
         field = "open" if self.costs.fill == "next_open" else "close"
@@ -72,9 +88,7 @@ class SimulatedBroker:
         need = sum(o.quantity * p + self._commission(o.quantity * p) for o, p, _ in priced)
         scale = 1.0 if need <= portfolio.cash or need <= 0 else max(portfolio.cash, 0.0) / need
         for o, price, px in priced:
-            qty = math.floor(o.quantity * scale)
-            while qty > 0 and qty * price + self._commission(qty * price) > portfolio.cash:
-                qty -= 1
+            qty = self._affordable(o.quantity * scale, price, portfolio.cash)
             if qty <= 0:
                 self.cancelled.append((day, o, "insufficient cash"))
                 continue
@@ -85,11 +99,8 @@ class SimulatedBroker:
         return fills
 
 
-def _price(bars: pd.DataFrame, symbol: str, field: str) -> float | None:
-    if symbol not in bars.index:
-        return None
-    v = float(bars.at[symbol, field])
-    return v if math.isfinite(v) and v > 0 else None
+def _price(bars: DayBars, symbol: str, field: str) -> float | None:
+    return bars.price(symbol, field)
 
 
 def orders_for_targets(
@@ -99,6 +110,7 @@ def orders_for_targets(
     portfolio: Portfolio,
     prices: dict[str, float],
     min_trade_value: float = 0.0,
+    fractional: bool = False,
 ) -> list[Order]:
     """Orders moving the book to ``weights`` of today's equity, in whole shares at ``prices``.
 
@@ -110,12 +122,13 @@ def orders_for_targets(
     for sym, w in weights.items():
         px = prices.get(str(sym))
         if px and px > 0 and w > 0:
-            targets[str(sym)] = math.floor(w * equity / px)
+            shares = w * equity / px
+            targets[str(sym)] = shares if fractional else math.floor(shares)
     orders = []
     for sym in sorted(set(targets) | set(portfolio.positions)):
         delta = targets.get(sym, 0.0) - portfolio.positions.get(sym, 0.0)
         px = prices.get(sym) or portfolio.last_price.get(sym, 0.0)
-        if delta == 0 or (targets.get(sym) and abs(delta) * px < min_trade_value):
+        if abs(delta) < 1e-9 or (targets.get(sym) and abs(delta) * px < min_trade_value):
             continue
         orders.append(Order(f"{run_id}:{day.isoformat()}:{sym}", sym, float(delta), day))
     return orders

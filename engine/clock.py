@@ -35,7 +35,8 @@ def rebalance_days(days: Sequence[date], cfg: RebalanceConfig) -> set[date]:
     """The trading days on which the schedule rebalances (decided at that day's close).
 
     weekly: the configured weekday, or the last trading day before it in the same week when it
-    is a holiday; monthly: the last trading day of each month; days: every N-th trading day.
+    is a holiday; week_start: the first trading day of each week; monthly: the last trading day
+    of each month; days: every N-th trading day.
     """
     if cfg.every == "days":
         n = cfg.n_days or 1
@@ -51,6 +52,8 @@ def rebalance_days(days: Sequence[date], cfg: RebalanceConfig) -> set[date]:
     by_week: dict[tuple[int, int], list[date]] = {}
     for d in days:
         by_week.setdefault(tuple(d.isocalendar())[:2], []).append(d)  # type: ignore[arg-type]
+    if cfg.every == "week_start":
+        return {week[0] for week in by_week.values()}
     for week in by_week.values():
         on_or_before = [d for d in week if d.weekday() <= target]
         if on_or_before:

@@ -66,9 +66,10 @@ class UniverseConfig(StrictModel):
 
 
 class RebalanceConfig(StrictModel):
-    """When to rebalance: weekly on a weekday, monthly (last trading day), or every N days."""
+    """When to rebalance: weekly on a weekday, the first trading day of each week, monthly (last
+    trading day), or every N trading days."""
 
-    every: Literal["weekly", "monthly", "days"] = "weekly"
+    every: Literal["weekly", "week_start", "monthly", "days"] = "weekly"
     weekday: Weekday = "friday"
     n_days: int | None = Field(default=None, ge=1)
     min_trade_weight: float = Field(
@@ -116,6 +117,7 @@ class CostsConfig(StrictModel):
     min_commission: float = Field(default=1.0, ge=0)
     slippage_bps: float = Field(default=5.0, ge=0)
     fill: Literal["next_open", "next_close"] = "next_open"
+    fractional: bool = Field(default=False, description="Trade fractional shares.")
 
 
 class MLConfig(StrictModel):

@@ -30,6 +30,7 @@ from engine.backtest import StrategyPlanner, build_planner, universe_filter
 from engine.broker import SimulatedBroker
 from engine.clock import EventType, SimulationClock, Tick
 from engine.config import RunConfig
+from engine.feed import DayBars
 from engine.portfolio import Fill, Order, Portfolio
 from engine.runner import Runner
 from sentinel.db import LiveAccount, LiveOrder, Store
@@ -44,9 +45,9 @@ class LiveFeed:
     def __init__(self, store: Store):
         self.store = store
 
-    def advance(self, day: date) -> pd.DataFrame:
+    def advance(self, day: date) -> DayBars:
         panel = self.store.get_price_panel(start_date=day, end_date=day)
-        return panel.set_index("symbol")[["open", "close"]]
+        return DayBars.from_frame(panel.set_index("symbol")[["open", "close"]])
 
 
 class PaperBroker(SimulatedBroker):
@@ -76,7 +77,7 @@ class PaperBroker(SimulatedBroker):
             if pause:
                 time.sleep(pause)
 
-    def execute(self, day: date, bars: pd.DataFrame, portfolio: Portfolio) -> list[Fill]:
+    def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
         fills = super().execute(day, bars, portfolio)
         self.fills.extend(fills)
         return fills
@@ -175,7 +176,8 @@ class LiveRunner:
         broker = PaperBroker(self.cfg, self.store, self.account, tick.day)
         runner = Runner(run_id=self.account, store=self.sim, clock=[tick], broker=broker,
                         feed=LiveFeed(self.sim), planner=self.adapter, portfolio=portfolio,
-                        min_trade_weight=self.cfg.rebalance.min_trade_weight)  # fmt: skip
+                        min_trade_weight=self.cfg.rebalance.min_trade_weight,
+                        fractional=self.cfg.costs.fractional)  # fmt: skip
         runner.step(tick)
         self.sim.set_simulation_date(None)
         recs = []

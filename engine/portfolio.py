@@ -74,7 +74,9 @@ class Portfolio:
                 self.last_price[s] = closes[s]
         eq = self.equity()
         self.equity_rows.append((day, eq, self.cash))
-        self.weight_rows[day] = self.weights().to_dict()
+        self.weight_rows[day] = (
+            {s: q * self.last_price[s] / eq for s, q in self.positions.items()} if eq > 0 else {}
+        )
         return eq
 
     # -- records -----------------------------------------------------------------------------

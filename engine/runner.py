@@ -50,6 +50,7 @@ class Runner:
         planner: Planner,
         portfolio: Portfolio,
         min_trade_weight: float = 0.0,
+        fractional: bool = False,
         on_tick: Callable[[Tick], None] | None = None,
     ):
         self.run_id = run_id
@@ -60,6 +61,7 @@ class Runner:
         self.planner = planner
         self.portfolio = portfolio
         self.min_trade_weight = min_trade_weight
+        self.fractional = fractional
         self.on_tick = on_tick
         self.log = RunLog()
 
@@ -69,7 +71,7 @@ class Runner:
         self.store.set_simulation_date(day)
         bars = self.feed.advance(day)
         self.broker.execute(day, bars, self.portfolio)
-        closes = bars["close"].to_dict()
+        closes = bars.closes()
         self.portfolio.mark(day, closes)
         if tick.has(EventType.RETRAIN):
             self.planner.retrain(day)
@@ -79,7 +81,7 @@ class Runner:
             self.log.decisions[day] = weights
             min_value = self.min_trade_weight * self.portfolio.equity()
             orders = orders_for_targets(
-                self.run_id, day, weights, self.portfolio, closes, min_value
+                self.run_id, day, weights, self.portfolio, closes, min_value, self.fractional
             )
             self.broker.submit(orders)
             self.log.orders.extend(orders)

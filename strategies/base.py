@@ -48,6 +48,11 @@ class Strategy:
     def __init__(self, params: StrategyParams | None = None):
         self.params = params or self.Params()
 
+    @property
+    def history_days(self) -> int:
+        """Trading days of closes the strategy needs in ``PlanContext.closes``."""
+        return 260
+
     def target_weights(self, ctx: PlanContext) -> pd.Series:  # pragma: no cover - interface
         raise NotImplementedError
 

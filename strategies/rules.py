@@ -82,13 +82,22 @@ class Momentum(Strategy):
     uses_scores = False
     needs_history = True
 
+    @property
+    def history_days(self) -> int:
+        p: MomentumParams = self.params  # type: ignore[assignment]
+        return p.lookback + 1
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: MomentumParams = self.params  # type: ignore[assignment]
-        closes = ctx.closes[[c for c in ctx.closes.columns if c in ctx.scores.index]]
-        if len(closes) < p.lookback + 1:
+        if len(ctx.closes) < p.lookback + 1:
             return pd.Series(dtype="float64")
-        end = closes.iloc[-1 - p.skip]
-        start = closes.iloc[-1 - p.lookback]
-        mom = (end / start - 1.0).replace([np.inf, -np.inf], np.nan).dropna().sort_index()
-        best = mom.sort_values(ascending=False, kind="stable").head(p.n)
-        return equal_weight(list(best.index))
+        mask = ctx.closes.columns.isin(ctx.scores.index)
+        names = np.asarray(ctx.closes.columns[mask], dtype=object)
+        values = ctx.closes.to_numpy()[:, mask]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mom = values[-1 - p.skip] / values[-1 - p.lookback] - 1.0
+        ok = np.isfinite(mom)
+        names, mom = names[ok], mom[ok]
+        by_name = np.argsort(names, kind="stable")  # ties go to the first symbol by name
+        names, mom = names[by_name], mom[by_name]
+        best = names[np.argsort(-mom, kind="stable")[: p.n]]
+        return equal_weight(list(best))

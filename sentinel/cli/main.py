@@ -91,6 +91,27 @@ def live(
     run_live_command(config, once, replay, state.database_url)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; loopback by default (writes need the token).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="Run the weekly retrain job.")
+    ] = True,
+    log_level: Annotated[
+        str, typer.Option(help="debug | info (logs every request) | warning | error.")
+    ] = "info",
+) -> None:
+    """Serve the REST API, the web UI (/) and the weekly retrain (Sunday 23:00)."""
+    from sentinel.api.main import serve as run_server
+
+    run_server(
+        host, port, database_url=state.database_url, scheduler=scheduler, log_level=log_level
+    )
+
+
 def main() -> None:
     """Run the CLI, turning errors into one line and a non-zero exit."""
     from sentinel.errors import SentinelError

@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 from sqlmodel import Session, select
 
+from sentinel.db.cache import PriceCache
 from sentinel.db.engine import make_engine
 from sentinel.db.tables import (
     BacktestRun,
@@ -123,6 +124,7 @@ class Store:
             engine = make_engine(url)
         self.engine = engine
         self._sim: date | None = None
+        self._shared: dict[str, Any] = {}  # the price cache, shared with views
 
     # -- the simulation view -------------------------------------------------------------
     @property
@@ -137,8 +139,27 @@ class Store:
     def view(self, d: DateLike | None) -> Store:
         """A new view sharing this engine, bounded at ``d`` (for concurrent simulations)."""
         other = Store(engine=self.engine)
+        other._shared = self._shared
         other.set_simulation_date(d)
         return other
+
+    # -- the in-memory price cache -----------------------------------------------------------
+    def preload(self) -> PriceCache:
+        """Load the whole price table into memory; reads are then served from it (same guard)."""
+        cache = self._shared.get("prices")
+        if cache is None:
+            self._shared.pop("prices", None)
+            long = self.view(None).get_price_panel()
+            cache = PriceCache.from_long(long, self.securities())
+            self._shared["prices"] = cache
+        return cache
+
+    @property
+    def _cache(self) -> PriceCache | None:
+        return self._shared.get("prices")
+
+    def drop_cache(self) -> None:
+        self._shared.pop("prices", None)
 
     def _bound(self, table: str, symbol: str | None, requested: DateLike | None) -> date | None:
         """The effective end date of a read, raising on a read past the simulation date."""
@@ -208,6 +229,14 @@ class Store:
     def universe(self, as_of: DateLike | None = None, sector: str | None = None) -> list[Security]:
         """Securities investable on ``as_of`` (default: the simulation date, else today)."""
         d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
+        cache = self._cache
+        if cache is not None:
+            return [
+                s for s in cache.securities
+                if s.universe_from is not None and s.universe_from <= d
+                and (s.universe_to is None or s.universe_to >= d)
+                and (sector is None or s.sector == sector)
+            ]  # fmt: skip
         with Session(self.engine) as s:
             # A security without a start date has no data yet: it is known, not investable.
             q = select(Security).where(
@@ -221,6 +250,10 @@ class Store:
     def universe_symbols(
         self, as_of: DateLike | None = None, sector: str | None = None
     ) -> list[str]:
+        cache = self._cache
+        if cache is not None:
+            d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
+            return cache.universe_symbols(d, sector)
         return [s.symbol for s in self.universe(as_of, sector)]
 
     # -- prices ----------------------------------------------------------------------------
@@ -237,6 +270,12 @@ class Store:
         volume; empty when nothing matches.
         """
         end = self._bound("prices", symbol, end_date)
+        cache = self._cache
+        if cache is not None:
+            start = to_date(start_date) if start_date is not None else None
+            hit = cache.one(symbol, end, start, days)
+            if hit is not None:
+                return hit
         rows = self._dated_rows("prices", PRICE_COLUMNS, symbol, end, start_date, days)
         return _frame(rows, ["date", *PRICE_COLUMNS], "date")
 
@@ -290,6 +329,11 @@ class Store:
             clauses.append("date <= :e")
             params["e"] = end
         start = to_date(start_date) if start_date is not None else None
+        cache = self._cache
+        if cache is not None:
+            return cache.long(
+                cache.rows(end, start, days), None if symbols is None else list(symbols)
+            )
         if days is not None:
             cut = self._cutoff(end, days)
             if cut is not None and (start is None or cut > start):
@@ -321,6 +365,11 @@ class Store:
         field: str = "close",
     ) -> pd.DataFrame:
         """Wide panel (date x symbol) of one price field, as of ``end_date``."""
+        cache = self._cache
+        if cache is not None:
+            end = self._bound("prices", None, end_date)
+            names = None if symbols is None else list(symbols)
+            return cache.wide(field, cache.rows(end, None, days), names)
         long = self.get_price_panel(symbols, days, end_date)
         return long.pivot(index="date", columns="symbol", values=field)
 
@@ -329,6 +378,10 @@ class Store:
     ) -> list[date]:
         """The market calendar: distinct dates with any bar, within the as-of bound."""
         e = self._bound("prices", None, end)
+        cache = self._cache
+        if cache is not None:
+            rows = cache.rows(e, to_date(start) if start is not None else None, None)
+            return [d.astype(object) for d in cache.dates[rows]]
         sql, params = "SELECT DISTINCT date FROM prices WHERE 1=1", {}
         if start is not None:
             sql += " AND date >= :b"
@@ -687,6 +740,8 @@ class Store:
         """
         if not tuples:
             return 0
+        if table in ("prices", "securities"):
+            self.drop_cache()
         mark = "?" if self.dialect == "sqlite" else "%s"
         updates = [c for c in cols if c not in keys] if update is None else update
         action = (
@@ -707,10 +762,12 @@ class Store:
 
     def delete_where_after(self, table: str, d: DateLike, conn: Connection) -> None:
         """Delete the rows of a dated table after ``d`` (tests use it to erase "the future")."""
+        self.drop_cache()
         conn.execute(text(f"DELETE FROM {table} WHERE date > :d"), {"d": _param(to_date(d), self)})
 
     def scramble_after(self, table: str, d: DateLike, seed: int, conn: Connection) -> None:
         """Overwrite the bars of a dated table after ``d`` with random positive values (tests)."""
+        self.drop_cache()
         k = 1.0 + (seed % 997) / 100.0
         conn.execute(
             text(

@@ -9,13 +9,14 @@ import pytest
 
 from engine.broker import SimulatedBroker, orders_for_targets
 from engine.config import CostsConfig
+from engine.feed import DayBars
 from engine.portfolio import Order, Portfolio
 
 D0, D1 = date(2020, 1, 2), date(2020, 1, 3)
 
 
-def _bars(**prices: tuple[float, float]) -> pd.DataFrame:
-    return pd.DataFrame(prices, index=["open", "close"]).T
+def _bars(**prices: tuple[float, float]) -> DayBars:
+    return DayBars.from_frame(pd.DataFrame(prices, index=["open", "close"]).T)
 
 
 def test_fill_at_next_open_with_commission_and_slippage():
@@ -56,6 +57,19 @@ def test_long_only_and_missing_bars_cancel():
     fills = br.execute(D1, _bars(AAA=(10.0, 10.0)), pf)
     assert fills[0].quantity == -2 and "AAA" not in pf.positions
     assert [(o.symbol, why) for _, o, why in br.cancelled] == [("ZZZ", "no bar")]
+
+
+def test_fractional_shares_spend_the_cash_exactly():
+    pf = Portfolio(cash=1000.0)
+    br = SimulatedBroker(CostsConfig(commission_bps=10, min_commission=0, slippage_bps=0,
+                                     fractional=True))  # fmt: skip
+    br.submit([Order("b", "AAA", 50.0, D0)])  # 50 x 30 = 1500 > 1000 of cash
+    (fill,) = br.execute(D1, _bars(AAA=(30.0, 30.0)), pf)
+    assert fill.quantity == pytest.approx(1000 / (30 * 1.001))
+    assert pf.cash == pytest.approx(0.0, abs=1e-9)
+    w = pd.Series({"AAA": 0.5})
+    (o,) = orders_for_targets("r", D0, w, Portfolio(cash=100.0), {"AAA": 3.0}, fractional=True)
+    assert o.quantity == pytest.approx(50 / 3)
 
 
 def test_orders_for_targets_are_whole_shares_with_stable_ids():

@@ -1,0 +1,1 @@
+"""One router per area: settings, ML, stored runs and sweeps, the web UI."""

@@ -1,0 +1,153 @@
+"""``/api/ml/*``: status with retrain progress, retraining, per-symbol models, performance.
+
+Payloads are the notes' shapes, built by :mod:`sentinel.ml.status` and :mod:`sentinel.ml.drift`
+(the CLI prints the same). Retraining goes through the app's
+:class:`~sentinel.retrain.RetrainManager`: one pass at a time, a second request is a 409.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+
+from sentinel.api._cache import records_fingerprint, status_fingerprint
+from sentinel.api._json import dumps
+from sentinel.api.deps import (
+    EffectiveSettingsDep,
+    RetrainDep,
+    StoreDep,
+    SymbolDep,
+    TokenDep,
+)
+from sentinel.ml.drift import drift_report
+from sentinel.ml.status import ml_models, ml_status
+from sentinel.retrain import RetrainBusyError, RetrainManager
+
+router = APIRouter(prefix="/api/ml", tags=["ml"])
+
+_WRITE = {
+    401: {"description": "missing token"},
+    403: {"description": "wrong token"},
+    409: {"description": "a retrain is already running"},
+}
+Background = Annotated[
+    bool, Query(description="Answer 202 at once; progress in GET /api/ml/status.")
+]
+
+
+@router.get("/status", summary="ML settings, model counts, average validation, retrain progress")
+async def get_status(
+    store: StoreDep, settings: EffectiveSettingsDep, retrain: RetrainDep, request: Request
+):
+    """Cached while the records, the sample count and the settings are unchanged (UI polling)."""
+    key = (*status_fingerprint(store), *settings.ml_values().values())
+    figures = request.app.state.status_cache.get(key, lambda: ml_status(store, settings))
+    return {**figures, "retrain": retrain.status()}
+
+
+def _retrain(
+    retrain: RetrainManager, symbols: list[str] | None, background: bool, response: Response
+) -> dict[str, Any]:
+    try:
+        if background:
+            response.status_code = status.HTTP_202_ACCEPTED
+            return {"status": "started", "retrain": retrain.start(symbols)}
+        return retrain.run(symbols)
+    except RetrainBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.post(
+    "/retrain", dependencies=[TokenDep], responses=_WRITE, summary="Retrain every eligible symbol"
+)
+def retrain_all(retrain: RetrainDep, response: Response, background: Background = False):
+    """Train every symbol with at least ``ml_min_samples_per_symbol`` samples.
+
+    Answers the notes' completed shape when done, or 202 at once with ``?background=true``.
+    """
+    return _retrain(retrain, None, background, response)
+
+
+@router.post(
+    "/retrain/{symbol}",
+    dependencies=[TokenDep],
+    responses={**_WRITE, 404: {"description": "unknown symbol"}},
+    summary="Retrain one symbol",
+)
+def retrain_one(
+    symbol: SymbolDep, retrain: RetrainDep, response: Response, background: Background = False
+):
+    return _retrain(retrain, [symbol], background, response)
+
+
+@router.get("/models", summary="Every per-symbol model and its validation figures")
+async def list_models(store: StoreDep, request: Request) -> Response:
+    """Served from a cache of the rendered body while the model records are unchanged.
+
+    Also answers ``If-None-Match`` with 304, so a polling UI downloads the list once per change.
+    """
+    cache = request.app.state.models_cache
+    body, etag = cache.get(records_fingerprint(store), lambda: dumps(_models_payload(store)))
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _models_payload(store: Any) -> dict[str, Any]:
+    """The notes' list, plus each model's momentum-baseline IC (the UI shows it next to IC)."""
+    payload = ml_models(store)
+    baselines = {
+        r.symbol: ((r.metrics or {}).get("baselines") or {}).get("momentum", {}).get("ic")
+        for r in store.get_model_records()
+    }
+    for m in payload["models"]:
+        m["baseline_ic"] = baselines.get(m["symbol"])
+    return payload
+
+
+@router.get(
+    "/models/{symbol}",
+    responses={404: {"description": "unknown symbol, or no model yet"}},
+    summary="One symbol's model: validation, baselines, training span",
+)
+def get_model(symbol: SymbolDep, store: StoreDep, settings: EffectiveSettingsDep):
+    rec = store.get_model_record(symbol)
+    if rec is None:
+        n = len(
+            store.get_training_samples(symbol, horizon_days=settings.ml_prediction_horizon_days)
+        )
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no model for {symbol} yet: {n} training samples, "
+            f"{settings.ml_min_samples_per_symbol} needed (ml_min_samples_per_symbol); "
+            "until then it uses the wavelet score alone",
+        )
+    m = rec.metrics or {}
+    return {
+        "symbol": rec.symbol,
+        "training_samples": int(rec.training_samples),
+        "validation_rmse": m.get("validation_rmse"),
+        "validation_mae": m.get("validation_mae"),
+        "validation_r2": m.get("validation_r2"),
+        "validation_ic": m.get("validation_ic"),
+        "baseline_ic": (m.get("baselines") or {}).get("momentum", {}).get("ic"),
+        "last_trained_at": rec.trained_at.isoformat() if rec.trained_at else None,
+        "train_end": rec.train_end.isoformat() if rec.train_end else None,
+        "version": rec.version,
+        "metrics": m,
+    }
+
+
+@router.get("/performance", summary="Validation metrics and live drift of matured predictions")
+def get_performance(
+    store: StoreDep,
+    settings: EffectiveSettingsDep,
+    window_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    model_mode: Literal["walk_forward", "current"] | None = None,
+):
+    return drift_report(
+        store, window_days=window_days, horizon_days=settings.ml_prediction_horizon_days,
+        model_mode=model_mode,
+    )  # fmt: skip

@@ -1,0 +1,120 @@
+"""``GET/POST /api/settings``: the ml_* keys, validated, persisted in the settings table.
+
+Values are strict (``"true"`` is not a boolean, ``"0.3"`` not a number) and unknown keys are
+rejected, so a typo is a 422 instead of a setting silently ignored. The merged result is validated
+again with :class:`~sentinel.settings.Settings` before anything is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from sentinel.api.deps import BaseSettingsDep, EffectiveSettingsDep, StoreDep, TokenDep
+from sentinel.settings import ML_KEYS, effective_settings
+
+router = APIRouter(prefix="/api/settings", tags=["settings"])
+
+
+class MLSettings(BaseModel):
+    """The effective ml_* settings: environment, then the values stored through this API."""
+
+    ml_enabled: bool
+    ml_wavelet_blend_ratio: float
+    ml_retrain_weekly: bool
+    ml_prediction_horizon_days: int
+    ml_min_samples_per_symbol: int
+
+
+class MLSettingsUpdate(BaseModel):
+    """Any subset of the ml_* keys; what is left out keeps its value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"example": {"ml_enabled": True, "ml_wavelet_blend_ratio": 0.3}},
+    )
+
+    ml_enabled: bool | None = None
+    ml_wavelet_blend_ratio: float | None = None
+    ml_retrain_weekly: bool | None = None
+    ml_prediction_horizon_days: int | None = None
+    ml_min_samples_per_symbol: int | None = None
+
+    @field_validator("ml_wavelet_blend_ratio")
+    @classmethod
+    def _ratio(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise ValueError(
+                f"ml_wavelet_blend_ratio must be between 0.0 (pure wavelet) and 1.0 (pure ML), "
+                f"got {v}"
+            )
+        return v
+
+    @field_validator("ml_prediction_horizon_days")
+    @classmethod
+    def _horizon(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 365:
+            raise ValueError(f"ml_prediction_horizon_days must be 1..365 calendar days, got {v}")
+        return v
+
+    @field_validator("ml_min_samples_per_symbol")
+    @classmethod
+    def _min_samples(cls, v: int | None) -> int | None:
+        if v is not None and v < 10:
+            raise ValueError(f"ml_min_samples_per_symbol must be at least 10, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty_or_null(self) -> MLSettingsUpdate:
+        given = self.model_fields_set
+        if not given:
+            raise ValueError(f"no setting given; allowed keys: {', '.join(ML_KEYS)}")
+        nulls = sorted(k for k in given if getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"null is not a value for {', '.join(nulls)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+def _ml_values(s: Any) -> dict[str, Any]:
+    return {k: getattr(s, k) for k in ML_KEYS}
+
+
+@router.get("", response_model=MLSettings, summary="Effective ML settings")
+async def read_settings(settings: EffectiveSettingsDep) -> dict[str, Any]:
+    return _ml_values(settings)
+
+
+@router.post(
+    "",
+    response_model=MLSettings,
+    dependencies=[TokenDep],
+    summary="Change ML settings (token required)",
+    responses={401: {"description": "no token"}, 403: {"description": "wrong token"}},
+)
+def write_settings(
+    update: MLSettingsUpdate, store: StoreDep, base: BaseSettingsDep
+) -> dict[str, Any]:
+    """Validate the merged settings, then persist the given keys; returns the effective values.
+
+    The next backtest, live step and retrain read them (``effective_settings``).
+    """
+    changes = update.changes()
+    merged = {**store.get_stored_settings(), **changes}
+    try:
+        settings = effective_settings(merged, base)
+    except ValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ],
+        ) from None
+    store.set_settings(changes)
+    return _ml_values(settings)

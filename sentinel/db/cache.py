@@ -1,0 +1,132 @@
+"""An in-memory copy of the bars a run needs, served behind the store's as-of guard.
+
+A backtest reads the same bars hundreds of times (every rebalance wants the trailing year); one
+query per simulated day cannot be fast. :meth:`Store.preload` loads the price table once into
+wide arrays (date x symbol per field), and the store's read methods answer from them after the
+same ``_bound`` check as the SQL path, so the simulation view still raises on any read past its
+date. Any write to the price table through the store drops the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+@dataclass
+class PriceCache:
+    """Wide arrays of the price table: ``values[field][t, j]`` for date t and symbol j."""
+
+    dates: np.ndarray  # datetime64[D], sorted, the market calendar of the loaded rows
+    index: pd.DatetimeIndex
+    symbols: list[str]
+    col: dict[str, int]
+    values: dict[str, np.ndarray]
+    securities: list  # Security rows (universe reads)
+
+    def __post_init__(self) -> None:
+        far = date.max.toordinal()
+        self._sec_names = np.array([s.symbol for s in self.securities], dtype=object)
+        self._sec_from = np.array(
+            [s.universe_from.toordinal() if s.universe_from else far for s in self.securities]
+        )
+        self._sec_to = np.array(
+            [s.universe_to.toordinal() if s.universe_to else far for s in self.securities]
+        )
+        self._sec_sector = np.array([s.sector for s in self.securities], dtype=object)
+        self._universe_memo: dict[tuple[date, str | None], list[str]] = {}
+
+    def universe_symbols(self, d: date, sector: str | None) -> list[str]:
+        """Symbols in the universe on ``d`` (memoised: a run asks for each day many times)."""
+        key = (d, sector)
+        hit = self._universe_memo.get(key)
+        if hit is None:
+            o = d.toordinal()
+            mask = (self._sec_from <= o) & (o <= self._sec_to)
+            if sector is not None:
+                mask &= self._sec_sector == sector
+            hit = sorted(self._sec_names[mask].tolist())
+            self._universe_memo[key] = hit
+        return list(hit)
+
+    @classmethod
+    def from_long(cls, long: pd.DataFrame, securities: list) -> PriceCache:
+        dates = np.unique(long["date"].to_numpy().astype("datetime64[D]"))
+        symbols = sorted(long["symbol"].unique())
+        col = {s: j for j, s in enumerate(symbols)}
+        ti = np.searchsorted(dates, long["date"].to_numpy().astype("datetime64[D]"))
+        sj = np.array([col[s] for s in long["symbol"].to_numpy()], dtype=np.int64)
+        values = {}
+        for f in FIELDS:
+            arr = np.full((len(dates), len(symbols)), np.nan)
+            arr[ti, sj] = long[f].to_numpy(dtype="float64")
+            values[f] = arr
+        index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
+        return cls(dates, index, symbols, col, values, securities)
+
+    def end_row(self, end: date | None) -> int:
+        """Rows ``[:end_row]`` are on or before ``end``."""
+        if end is None:
+            return len(self.dates)
+        return int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+
+    def start_row(self, start: date | None) -> int:
+        if start is None:
+            return 0
+        return int(np.searchsorted(self.dates, np.datetime64(start, "D"), side="left"))
+
+    def rows(self, end: date | None, start: date | None, days: int | None) -> slice:
+        hi = self.end_row(end)
+        lo = self.start_row(start)
+        if days is not None:
+            lo = max(lo, hi - int(days))
+        return slice(lo, max(lo, hi))
+
+    def wide(self, field: str, rows: slice, symbols: list[str] | None) -> pd.DataFrame:
+        """date x symbol panel of one field; dates where none of the symbols has a bar dropped."""
+        names = self.symbols if symbols is None else [s for s in symbols if s in self.col]
+        cols = [self.col[s] for s in names]
+        block = self.values[field][rows][:, cols]
+        present = ~np.isnan(self.values["close"][rows][:, cols])
+        keep, has = present.any(axis=1), present.any(axis=0)
+        df = pd.DataFrame(
+            block[keep][:, has], index=self.index[rows][keep],
+            columns=pd.Index([n for n, h in zip(names, has, strict=True) if h], dtype=object),
+        )  # fmt: skip
+        df.columns.name = "symbol"
+        return df
+
+    def one(
+        self, symbol: str, end: date | None, start: date | None, days: int | None
+    ) -> pd.DataFrame | None:
+        """One symbol's own bars up to ``end`` (the last ``days`` of them, or from ``start``)."""
+        j = self.col.get(symbol)
+        if j is None:
+            return None
+        lo, hi = self.start_row(start), self.end_row(end)
+        idx = np.flatnonzero(~np.isnan(self.values["close"][lo:hi, j])) + lo
+        if days is not None:
+            idx = idx[-int(days) :] if days > 0 else idx[:0]
+        data = {f: self.values[f][idx, j] for f in FIELDS}
+        return pd.DataFrame(data, index=self.index[idx])
+
+    def long(self, rows: slice, symbols: list[str] | None) -> pd.DataFrame:
+        """Long form (date, symbol, fields...) ordered by symbol then date, like the SQL path."""
+        names = (
+            self.symbols if symbols is None else sorted(s for s in set(symbols) if s in self.col)
+        )
+        cols = np.array([self.col[s] for s in names], dtype=np.int64)
+        close = self.values["close"][rows][:, cols]
+        t_idx, s_idx = np.nonzero(~np.isnan(close).T)  # symbol-major order
+        out = {
+            "date": self.index[rows][s_idx],
+            "symbol": np.array(names, dtype=object)[t_idx],
+        }
+        for f in FIELDS:
+            out[f] = self.values[f][rows][:, cols].T[t_idx, s_idx]
+        return pd.DataFrame(out)
