@@ -86,6 +86,7 @@ class Momentum(Strategy):
     def history_days(self) -> int:
         p: MomentumParams = self.params  # type: ignore[assignment]
         return p.lookback + 1
+
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: MomentumParams = self.params  # type: ignore[assignment]
         if len(ctx.closes) < p.lookback + 1:
