@@ -19,6 +19,7 @@ import pandas as pd
 
 from sentinel.db import ScoreRecord, Store
 from sentinel.ml.blend import blend, return_to_score
+from sentinel.ml.errors import load_problem
 from sentinel.regime import get_regime_adjusted_return, quote_data_from_prices
 from sentinel.timeutil import DateLike, end_of_day_ts, to_date
 from sentinel.wavelet import WINDOW, wavelet_scores_panel
@@ -141,7 +142,9 @@ class RebalanceEngine:
                     out.at[s, "fallback"] = "ml disabled for symbol"
                 elif s not in have:
                     err = getattr(predictor, "load_errors", {}).get(s)
-                    out.at[s, "fallback"] = f"model load error: {err}"[:128] if err else "no model"
+                    out.at[s, "fallback"] = (
+                        f"model load error: {load_problem(err)}"[:128] if err else "no model"
+                    )
                 elif features is None or s not in features.index:
                     out.at[s, "fallback"] = "no features"
                 else:

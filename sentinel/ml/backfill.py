@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from sentinel.db import ScoreRecord, Store
+from sentinel.ml.errors import load_problem
 from sentinel.timeutil import DateLike, end_of_day_ts
 
 Mode = Literal["walk_forward", "current"]
@@ -56,14 +57,6 @@ class BackfillReport:
             "load_errors": self.load_errors,
             "fallbacks": self.fallbacks,
         }
-
-
-def _problem(message: str) -> str:
-    """A load error without its folder path (the column is short; the report keeps the path)."""
-    head = "cannot load model from "
-    if message.startswith(head) and ": " in message[len(head) :]:
-        return message[len(head) :].split(": ", 1)[1]
-    return message
 
 
 def _in_universe(sec: Any, d: date) -> bool:
@@ -264,7 +257,7 @@ def backfill_predictions(
                 if r["predicted_return"] is not None and r["model_id"] is None and sym in ids:
                     r["model_id"] = ids[sym]
                 if sym in report.load_errors and r["fallback"] == "no model":
-                    r["fallback"] = f"model load error: {_problem(report.load_errors[sym])}"
+                    r["fallback"] = f"model load error: {load_problem(report.load_errors[sym])}"
                 if r["fallback"]:
                     r["fallback"] = str(r["fallback"])[:_FALLBACK_LEN]
                     key = str(r["fallback"]).split(":")[0]

@@ -20,6 +20,14 @@ class NotFittedError(ModelError):
         )
 
 
+def load_problem(message: str) -> str:
+    """A load error without its folder path (short enough for a fallback column)."""
+    head = "cannot load model from "
+    if message.startswith(head) and ": " in message[len(head) :]:
+        return message[len(head) :].split(": ", 1)[1]
+    return message
+
+
 class ModelLoadError(MLError):
     """A model folder that cannot be trusted: missing, corrupt, extra or mismatched files."""
 
