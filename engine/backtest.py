@@ -235,6 +235,11 @@ def run_backtest(
     store.preload()  # one read of the bars; every later read is served behind the same guard
     days = _period(cfg, store)
     symbols_on = universe_filter(cfg, store)
+    if not symbols_on(days[0]) and not symbols_on(days[-1]):
+        raise ConfigError(
+            f"universe: no security is in the universe between {days[0]} and {days[-1]} "
+            f"(kind {cfg.universe.kind!r}); check universe.symbols / universe.sectors"
+        )
     if planner is None:
         planner, sim, warnings = build_planner(cfg, store, symbols_on, status)
     else:

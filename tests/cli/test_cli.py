@@ -41,3 +41,33 @@ def test_debug_shows_traceback(tmp_path):
 def test_unknown_option_is_usage_error(tmp_path):
     r = _run(tmp_path, "data", "import", "--nope")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+BAD_CONFIGS = {
+    "strategy: {name: nope}\n": "unknown strategy 'nope'",
+    "ml: {blend_ratio: 1.5}\n": "ml.blend_ratio (line 3)",
+    "universe: {kind: sector, sectors: [Nowhere]}\n": "universe: no security",
+}
+
+
+def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
+    assert _run(tmp_path, "data", "demo", "--symbols", "4", "--start", "2020-01-01",
+                "--end", "2020-06-30").returncode == 0  # fmt: skip
+    cases = dict(BAD_CONFIGS)
+    cases["end: 2019-06-01\n"] = "must be after start"
+    for i, (extra, expected) in enumerate(cases.items()):
+        start_end = "start: 2020-02-03\n" + ("" if extra.startswith("end") else "end: 2020-06-30\n")
+        cfg = tmp_path / f"bad{i}.yaml"
+        cfg.write_text(start_end + extra + f"output: {tmp_path / f'out{i}'}\n")
+        r = _run(tmp_path, "backtest", str(cfg))
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 1, (extra, r.stderr)
+        assert len(lines) == 1 and expected in lines[0], (extra, lines)
+        assert not (tmp_path / f"out{i}").exists()
+    nodata = tmp_path / "nodata.yaml"
+    nodata.write_text("start: 2030-01-01\nend: 2030-06-30\n")
+    r = _run(tmp_path, "backtest", str(nodata))
+    assert r.returncode == 1 and "no trading days between 2030-01-01" in r.stderr
+    from sentinel.db import Store
+
+    assert Store(f"sqlite:///{tmp_path / 'cli.db'}").count("backtest_runs") == 0
