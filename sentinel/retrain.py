@@ -8,13 +8,22 @@ caller* (not by the worker thread) makes the second request fail at once with
 
 Settings are read from the store at the start of every pass (``effective_settings``), so a
 horizon or minimum changed through ``/api/settings`` is what the next retrain uses.
+
+With ``isolated=True`` (what ``sentinel serve`` uses) each pass runs in a spawned child process at
+the lowest CPU priority (``nice`` 19) with TensorFlow, XGBoost and BLAS on one thread: the
+server's interpreter never shares its GIL with training (a thread, even niced, holds the GIL
+through Python-level parts of Keras and, when descheduled, stalls every request). Progress and the
+result come back through a ``multiprocessing`` queue; the lock, the 409 and the progress stay in
+the parent, so the API contract is the same in both modes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import queue
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -86,8 +95,12 @@ class RetrainManager:
         TensorFlow intra/inter-op threads, set before the first pass (1 leaves the other core to
         the web server on the 2-core target); None leaves TensorFlow's defaults.
     nice:
-        OS priority increment of the background thread, so request handling wins the CPU while
-        a pass runs (0 leaves it unchanged).
+        OS priority increment of the background thread (or of the child process with
+        ``isolated``), so request handling wins the CPU while a pass runs (0 leaves it unchanged).
+    isolated:
+        Run each pass in a spawned child process (lowest priority, one thread for TensorFlow,
+        XGBoost and BLAS) instead of this process; needs a database other processes can open
+        (an in-memory SQLite store falls back to this process).
     """
 
     def __init__(
@@ -102,6 +115,7 @@ class RetrainManager:
         tf_threads: int | None = 1,
         incremental_days: int = 90,
         nice: int = 10,
+        isolated: bool = False,
     ):
         self.store = store
         self.base = settings or get_settings()
@@ -112,9 +126,11 @@ class RetrainManager:
         self.tf_threads = tf_threads
         self.incremental_days = incremental_days
         self.nice = nice
+        self.isolated = isolated
         self._lock = threading.Lock()
         self._progress = RetrainProgress()
         self._thread: threading.Thread | None = None
+        self._child: Any = None  # the training process of an isolated pass
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -176,6 +192,13 @@ class RetrainManager:
             self._thread.join(timeout)
         return not self.running
 
+    def shutdown(self) -> None:
+        """Stop an isolated pass's training process (the server is exiting); the pass fails."""
+        child = self._child
+        if child is not None and child.is_alive():
+            child.kill()
+            child.join(5)
+
     def _acquire(self) -> None:
         if not self._lock.acquire(blocking=False):
             raise RetrainBusyError(self._progress.started_at)
@@ -187,7 +210,9 @@ class RetrainManager:
         )  # fmt: skip
 
     def _background(self, symbols: list[str] | None, refresh_samples: bool) -> None:
-        if self.nice:  # Linux: per-thread; TensorFlow's pool threads created here inherit it
+        # Linux: per-thread; TensorFlow's pool threads created here inherit it (isolated: the
+        # child process lowers its own priority instead)
+        if self.nice and not self._isolating():
             with contextlib.suppress(OSError, AttributeError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         # a failure is already logged and recorded in the progress; nothing to re-raise to
@@ -217,6 +242,59 @@ class RetrainManager:
             log.info("retrain: %s", message)
 
     def _pass(self, symbols: list[str] | None, refresh_samples: bool) -> dict[str, Any]:
+        """One pass: in a child process with ``isolated``, else in this thread."""
+        if self._isolating():
+            return self._pass_in_child(symbols, refresh_samples)
+        return self._pass_here(symbols, refresh_samples)
+
+    def _isolating(self) -> bool:
+        return self.isolated and _shareable_url(self.store) is not None
+
+    def _pass_in_child(self, symbols: list[str] | None, refresh_samples: bool) -> dict[str, Any]:
+        """Run :meth:`_pass_here` in a spawned child; relay its steps; return or raise its end."""
+        ctx = multiprocessing.get_context("spawn")
+        q = ctx.Queue()
+        job = {
+            "url": _shareable_url(self.store), "settings": self.base,
+            "models_dir": self.models_dir, "max_epochs": self.max_epochs,
+            "min_samples": self.min_samples, "validate": self.validate,
+            "incremental_days": self.incremental_days, "nice": 19 if self.nice else 0,
+            "symbols": symbols, "refresh_samples": refresh_samples,
+        }  # fmt: skip
+        self._step("starting", "starting the training process")
+        proc = ctx.Process(target=_child_main, args=(job, q), name="sentinel-retrain", daemon=True)
+        proc.start()
+        self._child = proc
+        try:
+            while True:
+                try:
+                    kind, *payload = q.get(timeout=0.5)
+                except queue.Empty:
+                    if proc.is_alive():
+                        continue
+                    try:  # it may have exited right after its last message
+                        kind, *payload = q.get(timeout=1.0)
+                    except queue.Empty:
+                        raise RuntimeError(
+                            f"the training process exited with code {proc.exitcode} "
+                            "without a result"
+                        ) from None
+                if kind == "step":
+                    phase, message, done, total = payload
+                    self._step(phase, message, done=done, total=total)
+                elif kind == "result":
+                    return payload[0]
+                else:
+                    raise RuntimeError(f"training process failed: {payload[0]}")
+        finally:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+            self._child = None
+            q.close()
+
+    def _pass_here(self, symbols: list[str] | None, refresh_samples: bool) -> dict[str, Any]:
         from sentinel.ml.training import TrainReport, save_models, train_as_of
 
         s = self.settings()
@@ -278,6 +356,73 @@ class RetrainManager:
 
         filled = update_realized_returns(self.store, horizon_days=horizon)
         self._step("samples", f"{filled} matured predictions got their realised return")
+
+
+def _shareable_url(store: Store) -> str | None:
+    """The store's URL if another process can open the same database (not in-memory SQLite)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+#: Thread-count variables read by OpenMP, OpenBLAS, MKL and numexpr when they load.
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")  # fmt: skip
+
+
+class _ChildManager(RetrainManager):
+    """The pass inside the child process: every step goes to the parent's queue."""
+
+    def __init__(self, store: Store, q: Any, **kw: Any):
+        super().__init__(store, **kw)
+        self._queue = q
+
+    def _step(self, phase: str, message: str | None = None, *, done: int = 0, total: int = 0):
+        self._queue.put(("step", phase, message, done, total))
+
+
+def _child_main(job: dict[str, Any], q: Any) -> None:
+    """Entry point of the spawned training process (lowest priority, one thread everywhere)."""
+    _die_with_parent()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(job["nice"])
+    for var in _ONE_THREAD:
+        os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # numpy's BLAS is already loaded (sentinel.db imports it)
+    except Exception:  # noqa: BLE001 - an optional nicety
+        pass
+    try:
+        store = Store(job["url"])
+        manager = _ChildManager(
+            store, q, settings=job["settings"], models_dir=job["models_dir"],
+            max_epochs=job["max_epochs"], min_samples=job["min_samples"],
+            validate=job["validate"], tf_threads=1, incremental_days=job["incremental_days"],
+            nice=0,
+        )  # fmt: skip
+        result = manager._pass_here(job["symbols"], job["refresh_samples"])
+        store.engine.dispose()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        log.exception("retrain (training process) failed")
+        q.put(("error", repr(exc)))
+    else:
+        q.put(("result", result))
+    q.close()
+    q.join_thread()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the server thread that started it ends (even kill -9)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent was already gone
+            os._exit(1)
 
 
 def _listed(symbols: Iterable[str] | None) -> list[str] | None:

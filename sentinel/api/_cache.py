@@ -22,6 +22,11 @@ def records_fingerprint(store: Store) -> tuple[Any, ...]:
     return tuple(store._rows(sql)[0])
 
 
+def runs_fingerprint(store: Store) -> tuple[Any, ...]:
+    """Count and newest id of the stored backtest runs (insert-only: that is every change)."""
+    return tuple(store._rows("SELECT COUNT(*), MAX(id) FROM backtest_runs")[0])
+
+
 def status_fingerprint(store: Store) -> tuple[Any, ...]:
     """What ``ml_status`` depends on besides settings: the records and the sample count."""
     sql = (
@@ -57,6 +62,11 @@ class RenderedCache:
         self._body: bytes = b""
         self._etag: str = ""
         self._lock = threading.Lock()
+
+    def peek(self, key: tuple[Any, ...]) -> bytes | None:
+        """The cached body for ``key``, or None (nothing is rendered)."""
+        with self._lock:
+            return self._body if key == self._key else None
 
     def get(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> tuple[bytes, str]:
         with self._lock:

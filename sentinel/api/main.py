@@ -55,13 +55,14 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app on ``store`` with ``settings`` (both default to the environment's).
 
-    ``retrain`` lets tests inject a manager with tiny epochs; ``scheduler`` starts the weekly job
-    with the app (``sentinel serve``).
+    ``retrain`` lets tests inject a manager with tiny epochs; the default one trains in a
+    separate low-priority process (``isolated``), so requests never wait on training.
+    ``scheduler`` starts the weekly job with the app (``sentinel serve``).
     """
     settings = settings or get_settings()
     check_token(settings)
     store = store or Store(settings.database_url)
-    retrain = retrain or RetrainManager(store, settings)
+    retrain = retrain or RetrainManager(store, settings, isolated=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +76,7 @@ def create_app(
         finally:
             if sched is not None:
                 sched.shutdown(wait=False)
+            retrain.shutdown()  # a training process must not outlive the server
 
     app = FastAPI(
         title="sentinel",
@@ -88,6 +90,7 @@ def create_app(
     app.state.retrain = retrain
     app.state.models_cache = RenderedCache()
     app.state.status_cache = ValueCache()
+    app.state.runs_cache = RenderedCache()
     for router in (settings_routes.router, ml.router, runs.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -121,7 +124,17 @@ def serve(
     app = create_app(Store(database_url or base.database_url), base, scheduler=scheduler)
     # keep-alive longer than the UI's 10 s poll: a server-side close racing a client's reuse of
     # the connection is a failed request for the client
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, timeout_keep_alive=30,
+        loop=_best("uvloop", "asyncio"), http=_best("httptools", "h11"),
+    )  # fmt: skip
+
+
+def _best(module: str, fallback: str) -> str:
+    """``module`` when installed (uvicorn[standard]'s faster loop / HTTP parser), else fallback."""
+    import importlib.util
+
+    return module if importlib.util.find_spec(module) is not None else fallback
 
 
 def _is_loopback(host: str) -> bool:

@@ -111,3 +111,21 @@ def test_manager_refuses_a_second_pass_directly(store, api_settings):
     finally:
         manager.gate.set()
         manager.wait(30)
+
+
+def test_an_isolated_pass_trains_in_a_child_process_with_the_same_contract(
+    sampled_store, make_client, api_settings
+):
+    """``sentinel serve``'s mode: progress relayed from the child, 409 meanwhile, records saved."""
+    manager = RetrainManager(sampled_store, api_settings, isolated=True, **FAST)
+    client = make_client(sampled_store, retrain=manager)
+    r = client.post("/api/ml/retrain/DAA?background=true", headers=AUTH)
+    assert r.status_code == 202, r.text
+    assert client.post("/api/ml/retrain/DAB", headers=AUTH).status_code == 409
+    assert manager.wait(120)
+    st = client.get("/api/ml/status").json()["retrain"]
+    assert st["state"] == "completed", st
+    assert set(st["result"]["results"]) == {"DAA"}
+    assert any("training process" in h for h in st["history"])
+    assert any("saved 1 models" in h for h in st["history"])  # a step sent by the child
+    assert client.get("/api/ml/models/DAA").json()["training_samples"] > 0

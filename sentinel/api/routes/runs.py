@@ -12,8 +12,11 @@ import io
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from sentinel.api._cache import runs_fingerprint
+from sentinel.api._json import dumps
 from sentinel.api.deps import StoreDep
 from sentinel.db import BacktestRun
 from sentinel.errors import NotFoundError
@@ -74,10 +77,26 @@ def detail(run: BacktestRun) -> dict[str, Any]:
 
 
 @router.get("/runs", summary="Stored backtest runs (newest last)")
-def list_runs(
+async def list_runs(
     store: StoreDep,
+    request: Request,
     sweep_id: Annotated[str | None, Query(pattern=SWEEP_PATTERN)] = None,
-):
+) -> Response:
+    """The rendered list is cached while no run is added (one aggregate query per request).
+
+    Loading the runs (whole rows) happens in the thread pool, and only when the list changed.
+    """
+    cache = request.app.state.runs_cache
+    key = (sweep_id, *runs_fingerprint(store))
+    body = cache.peek(key)
+    if body is None:
+        body = await run_in_threadpool(
+            lambda: cache.get(key, lambda: dumps(_runs_payload(store, sweep_id)))[0]
+        )
+    return Response(body, media_type="application/json")
+
+
+def _runs_payload(store: Any, sweep_id: str | None) -> dict[str, Any]:
     return {"runs": [summary(r) for r in store.list_backtest_runs(sweep_id)]}
 
 
