@@ -57,6 +57,17 @@ class SimulatedBroker:
             q = (cash - self.costs.min_commission) / price
         return max(0.0, min(qty, q))
 
+    def settle(self, day: date, symbol: str, portfolio: Portfolio, order_id: str) -> Fill | None:
+        """Close a position that can no longer trade (delisted) at its last known price."""
+        qty = portfolio.positions.get(symbol, 0.0)
+        price = portfolio.last_price.get(symbol)
+        if qty <= 0 or not price:
+            return None
+        commission = min(self._commission(qty * price), qty * price)
+        fill = Fill(order_id, day, symbol, -qty, price, commission, 0.0)
+        portfolio.apply(fill)
+        return fill
+
     def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
         if not self.pending:
             return []
@@ -74,8 +85,11 @@ class SimulatedBroker:
                 self.cancelled.append((day, o, "no bar" if px is None else "nothing held"))
                 continue
             price = px * (1 - slip)
-            fill = Fill(o.order_id, day, o.symbol, -qty, price, self._commission(qty * price),
-                        qty * px * slip)  # fmt: skip
+            commission = self._commission(qty * price)
+            if portfolio.cash + qty * price - commission < 0:  # dust: costs more than it brings
+                self.cancelled.append((day, o, "commission exceeds proceeds"))
+                continue
+            fill = Fill(o.order_id, day, o.symbol, -qty, price, commission, qty * px * slip)
             portfolio.apply(fill)
             fills.append(fill)
         priced = []
@@ -128,7 +142,8 @@ def orders_for_targets(
     for sym in sorted(set(targets) | set(portfolio.positions)):
         delta = targets.get(sym, 0.0) - portfolio.positions.get(sym, 0.0)
         px = prices.get(sym) or portfolio.last_price.get(sym, 0.0)
-        if abs(delta) < 1e-9 or (targets.get(sym) and abs(delta) * px < min_trade_value):
+        small = max(min_trade_value, 0.0)
+        if abs(delta) < 1e-9 or (targets.get(sym) and abs(delta) * px < small):
             continue
         orders.append(Order(f"{run_id}:{day.isoformat()}:{sym}", sym, float(delta), day))
     return orders

@@ -36,6 +36,7 @@ class RunLog:
     decisions: dict[date, pd.Series] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
     retrains: list[date] = field(default_factory=list)
+    settlements: list = field(default_factory=list)  # positions closed when a symbol delisted
 
 
 class Runner:
@@ -72,6 +73,7 @@ class Runner:
         bars = self.feed.advance(day)
         self.broker.execute(day, bars, self.portfolio)
         closes = bars.closes()
+        self._settle_delisted(day, closes)
         self.portfolio.mark(day, closes)
         if tick.has(EventType.RETRAIN):
             self.planner.retrain(day)
@@ -85,6 +87,21 @@ class Runner:
             )
             self.broker.submit(orders)
             self.log.orders.extend(orders)
+
+    def _settle_delisted(self, day, closes) -> None:
+        """A held symbol that left the universe and has no bar is closed at its last price."""
+        held = [s for s in self.portfolio.positions if s not in closes]
+        if not held:
+            return
+        investable = set(self.store.universe_symbols(day))
+        settle = getattr(self.broker, "settle", None)
+        for sym in held:
+            if sym not in investable and settle is not None:
+                fill = settle(
+                    day, sym, self.portfolio, f"{self.run_id}:{day.isoformat()}:{sym}:delisted"
+                )
+                if fill is not None:
+                    self.log.settlements.append(fill)
 
     def run(self) -> RunLog:
         for tick in self.clock:

@@ -75,7 +75,11 @@ def test_ledger_invariants(wf_result):
     assert (result.weights.fillna(0) >= 0).all().all()  # long only
     trades = result.trades
     decided = {o.order_id for o in result.log.orders}
-    assert set(trades["order_id"]) <= decided
+    settled = {
+        f.order_id for f in result.log.settlements
+    }  # delisted holdings, closed at last price
+    assert set(trades["order_id"]) <= decided | settled
+    trades = trades[~trades["order_id"].isin(settled)]
     # every fill happens after the day its order was decided (next open)
     decided_on = {o.order_id: o.decided_on for o in result.log.orders}
     assert all(row.date.date() > decided_on[row.order_id] for row in trades.itertuples())
@@ -136,3 +140,20 @@ def test_momentum_baseline_runs_without_ml(demo_db):
     result = run_backtest(cfg, store=Store(f"sqlite:///{demo_db}"), save=False)
     assert len(result.trades) > 0
     assert result.metrics["n_retrains"] == 0
+
+
+def test_a_delisted_holding_is_settled_at_its_last_price(demo_db):
+    store = Store(f"sqlite:///{demo_db}")
+    gone = [s for s in store.securities() if s.universe_to is not None]
+    assert gone, "the demo universe has a delisting"
+    cfg = _cfg(end="2017-12-29", strategy={"name": "top_n", "params": {"n": 8}},
+               ml={"enabled": False})  # fmt: skip
+    result = run_backtest(cfg, store=store, save=False)
+    sym, last = gone[0].symbol, gone[0].universe_to
+    settled = result.trades[result.trades["order_id"].str.endswith(":delisted")]
+    assert list(settled["symbol"]) == [sym]
+    assert settled["date"].iloc[0].date() > last
+    last_close = store.get_prices(sym, days=1, end_date=last)["close"].iloc[-1]
+    assert settled["price"].iloc[0] == pytest.approx(last_close)
+    assert sym not in result.weights.iloc[-1][result.weights.iloc[-1] > 0].index
+    assert (result.equity["cash"] >= -1e-6).all()
