@@ -38,22 +38,23 @@ def ml_status(store: Store, settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
+def model_entry(rec: ModelRecord) -> dict[str, Any]:
+    """One symbol's model as the API lists it (with the momentum baseline's IC beside its own)."""
+    m = rec.metrics or {}
+    return {
+        "symbol": rec.symbol,
+        "training_samples": int(rec.training_samples),
+        "validation_rmse": m.get("validation_rmse"),
+        "validation_mae": m.get("validation_mae"),
+        "validation_r2": m.get("validation_r2"),
+        "validation_ic": m.get("validation_ic"),
+        "baseline_ic": (m.get("baselines") or {}).get("momentum", {}).get("ic"),
+        "last_trained_at": rec.trained_at.isoformat() if rec.trained_at else None,
+        "train_end": rec.train_end.isoformat() if rec.train_end else None,
+        "version": rec.version,
+    }
+
+
 def ml_models(store: Store) -> dict[str, Any]:
     """``GET /api/ml/models``: one entry per symbol with its validation figures."""
-    out = []
-    for rec in store.get_model_records():
-        m = rec.metrics or {}
-        out.append(
-            {
-                "symbol": rec.symbol,
-                "training_samples": int(rec.training_samples),
-                "validation_rmse": m.get("validation_rmse"),
-                "validation_mae": m.get("validation_mae"),
-                "validation_r2": m.get("validation_r2"),
-                "validation_ic": m.get("validation_ic"),
-                "last_trained_at": rec.trained_at.isoformat() if rec.trained_at else None,
-                "train_end": rec.train_end.isoformat() if rec.train_end else None,
-                "version": rec.version,
-            }
-        )
-    return {"models": out}
+    return {"models": [model_entry(rec) for rec in store.get_model_records()]}

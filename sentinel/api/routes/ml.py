@@ -21,7 +21,7 @@ from sentinel.api.deps import (
     TokenDep,
 )
 from sentinel.ml.drift import drift_report
-from sentinel.ml.status import ml_models, ml_status
+from sentinel.ml.status import ml_models, ml_status, model_entry
 from sentinel.retrain import RetrainBusyError, RetrainManager
 
 router = APIRouter(prefix="/api/ml", tags=["ml"])
@@ -88,23 +88,11 @@ async def list_models(store: StoreDep, request: Request) -> Response:
     Also answers ``If-None-Match`` with 304, so a polling UI downloads the list once per change.
     """
     cache = request.app.state.models_cache
-    body, etag = cache.get(records_fingerprint(store), lambda: dumps(_models_payload(store)))
+    body, etag = cache.get(records_fingerprint(store), lambda: dumps(ml_models(store)))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
-
-
-def _models_payload(store: Any) -> dict[str, Any]:
-    """The notes' list, plus each model's momentum-baseline IC (the UI shows it next to IC)."""
-    payload = ml_models(store)
-    baselines = {
-        r.symbol: ((r.metrics or {}).get("baselines") or {}).get("momentum", {}).get("ic")
-        for r in store.get_model_records()
-    }
-    for m in payload["models"]:
-        m["baseline_ic"] = baselines.get(m["symbol"])
-    return payload
 
 
 @router.get(
@@ -124,20 +112,7 @@ def get_model(symbol: SymbolDep, store: StoreDep, settings: EffectiveSettingsDep
             f"{settings.ml_min_samples_per_symbol} needed (ml_min_samples_per_symbol); "
             "until then it uses the wavelet score alone",
         )
-    m = rec.metrics or {}
-    return {
-        "symbol": rec.symbol,
-        "training_samples": int(rec.training_samples),
-        "validation_rmse": m.get("validation_rmse"),
-        "validation_mae": m.get("validation_mae"),
-        "validation_r2": m.get("validation_r2"),
-        "validation_ic": m.get("validation_ic"),
-        "baseline_ic": (m.get("baselines") or {}).get("momentum", {}).get("ic"),
-        "last_trained_at": rec.trained_at.isoformat() if rec.trained_at else None,
-        "train_end": rec.train_end.isoformat() if rec.train_end else None,
-        "version": rec.version,
-        "metrics": m,
-    }
+    return {**model_entry(rec), "metrics": rec.metrics or {}}
 
 
 @router.get("/performance", summary="Validation metrics and live drift of matured predictions")
