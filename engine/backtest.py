@@ -9,7 +9,6 @@ and write the outputs (metrics.json, trades.csv, equity.csv, report.html) and th
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -339,7 +338,3 @@ def summary_lines(result: BacktestResult) -> list[tuple[str, str]]:
         ("turnover / year", pct("turnover")), ("hit rate", pct("hit_rate")),
         ("trades", f"{int(m.get('n_trades') or 0)}"), ("retrains", f"{int(m['n_retrains'])}"),
     ]  # fmt: skip
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, default=str)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -136,6 +136,3 @@ def print_summary(store) -> None:
         for name, n in sorted(sectors.items()):
             table.add_row(f"  {name}", str(n))
     console.print(table)
-
-
-Kind = Literal["prices", "benchmark", "sectors", "sentiment"]
