@@ -107,6 +107,29 @@ def open_run_store(cfg: RunConfig, url: str | None = None) -> Store:
     return store
 
 
+#: Run-config ML keys that follow the settings (env, then /api/settings) unless the YAML sets them.
+SETTING_KEYS = {
+    "enabled": "ml_enabled",
+    "blend_ratio": "ml_wavelet_blend_ratio",
+    "horizon_days": "ml_prediction_horizon_days",
+    "min_samples": "ml_min_samples_per_symbol",
+}
+
+
+def with_settings(cfg: RunConfig, store: Store) -> RunConfig:
+    """``cfg`` with the ml keys it leaves unset taken from the effective settings.
+
+    So a blend ratio saved through the API or the web UI is what the next backtest and live step
+    use, while a config that names its own ratio (a sweep point, say) keeps it.
+    """
+    from sentinel.settings import effective_settings
+
+    settings = effective_settings(store.get_stored_settings())
+    given = cfg.ml.model_fields_set
+    updates = {f"ml.{k}": getattr(settings, s) for k, s in SETTING_KEYS.items() if k not in given}
+    return cfg.with_updates(updates) if updates else cfg
+
+
 def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]:
     """Symbols tradable on a day: the store's universe that day, narrowed by the config."""
     u = cfg.universe

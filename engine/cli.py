@@ -12,13 +12,14 @@ console = Console(highlight=False)
 
 
 def run_backtest_command(config: str, output: str | None, db_url: str | None) -> None:
-    from engine.backtest import open_run_store, run_backtest, summary_lines
+    from engine.backtest import open_run_store, run_backtest, summary_lines, with_settings
     from engine.config import load_config
 
     cfg = load_config(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     with console.status("opening the store"):
         store = open_run_store(cfg, url)
+    cfg = with_settings(cfg, store)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=False,
@@ -54,7 +55,7 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
 
 
 def run_sweep_command(config: str, output: str | None, db_url: str | None) -> None:
-    from engine.backtest import open_run_store
+    from engine.backtest import open_run_store, with_settings
     from engine.sweep import load_sweep
     from engine.sweep_run import POINT_METRICS, run_sweep
 
@@ -62,6 +63,7 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     with console.status("opening the store"):
         store = open_run_store(sweep.base, url)
+    sweep = sweep.model_copy(update={"base": with_settings(sweep.base, store)})
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,
@@ -109,13 +111,14 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
 def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) -> None:
     import time as _time
 
-    from engine.backtest import open_run_store
+    from engine.backtest import open_run_store, with_settings
     from engine.config import load_config
     from engine.live import LiveRunner, sync_prices
 
     cfg = load_config(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     store = open_run_store(cfg, url)
+    cfg = with_settings(cfg, store)
     with console.status("preparing the planner"):
         runner = LiveRunner(cfg, store, replay=replay)
     account = runner.account

@@ -70,3 +70,15 @@ def test_shipped_configs_are_valid():
         if "sweep" in path.name:
             continue
         assert isinstance(load_config(path), RunConfig), path
+
+
+def test_settings_fill_the_ml_keys_a_config_leaves_out(store):
+    from engine.backtest import with_settings
+
+    store.set_settings({"ml_wavelet_blend_ratio": 0.7, "ml_min_samples_per_symbol": 40})
+    base = {"start": "2019-01-01", "end": "2020-01-01"}
+    eff = with_settings(RunConfig.model_validate({**base, "ml": {"mode": "off"}}), store)
+    assert (eff.ml.blend_ratio, eff.ml.min_samples, eff.ml.mode) == (0.7, 40, "off")
+    own = RunConfig.model_validate({**base, "ml": {"blend_ratio": 0.2}})
+    assert with_settings(own, store).ml.blend_ratio == 0.2
+    assert with_settings(own, store).ml.min_samples == 40
