@@ -84,22 +84,28 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
 
         result = run_sweep(sweep, store=store, output=output, status=status, on_point=on_point)
     table = Table(title=f"sweep {sweep.name}")
-    cols = ["point", "period", *POINT_METRICS[:4]]
-    for c in cols:
-        table.add_column(c)
     df = result.table()
+    keys = [k for k in sweep.grid if k in df.columns] or ["point"]
+    cols = [*keys, "period", *POINT_METRICS[:4]]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("point", "period") else "right")
     for _, row in df.iterrows():
         table.add_row(*[
+            "n/a" if row[c] is None or row[c] != row[c] else
             f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols
         ])  # fmt: skip
     console.print(table)
     if result.selected:
         sel = result.selected
         metric = sweep.metric
-        line = f"selected: {sel['label']} ({metric} {sel['selection'].get(metric)})"
+
+        def fmt(v):
+            return "n/a" if v is None else f"{v:.3f}"
+
+        line = f"selected: {sel['label']} (in-sample {metric} {fmt(sel['selection'].get(metric))})"
         if sweep.test:
             test = (sel.get("test") or {}).get(metric)
-            line += f"; out-of-sample {metric}: {test}"
+            line += f"; out-of-sample {metric}: {fmt(test)}"
         else:
             line += " (in-sample: add selection/test periods for an honest estimate)"
         console.print(line)

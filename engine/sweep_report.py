@@ -35,16 +35,18 @@ def _figures(result: SweepResult) -> list[Any]:
     fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in PLOTTED])
     others = [k for k in result.sweep.grid if k != xkey]
     group_cols = ["period", *others]
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
     for gi, (gkey, g) in enumerate(table.groupby(group_cols, sort=False, dropna=False)):
         name = ", ".join(str(x) for x in (gkey if isinstance(gkey, tuple) else (gkey,)))
         x = g[xkey] if xkey else g["point"]
+        color = palette[gi % len(palette)]  # one colour per group in every panel
         for i, (metric, _) in enumerate(PLOTTED):
             fig.add_trace(
                 go.Scatter(x=x, y=g[metric], mode="lines+markers", name=name,
-                           legendgroup=name, showlegend=i == 0),
+                           legendgroup=name, showlegend=i == 0,
+                           line={"color": color}, marker={"color": color}),
                 row=i // 2 + 1, col=i % 2 + 1,
             )  # fmt: skip
-        del gi
     if xkey == "ml.blend_ratio":
         for r in (1, 2):
             for c in (1, 2):
