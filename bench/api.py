@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench._harness import Result, workload
+from sentinel.api.probe import wait_until_serving
 
 TOKEN = "bench-token-" + "x" * 20
 N_MODELS = 500
@@ -82,16 +83,8 @@ def _server(db_url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/settings", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data_dir / "server.log").read_text())
-            time.sleep(0.2)
+        if not wait_until_serving(base, proc):
+            raise RuntimeError((data_dir / "server.log").read_text())
         yield base, proc.pid
     finally:
         proc.terminate()

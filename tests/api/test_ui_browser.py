@@ -12,12 +12,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from sentinel.api.probe import wait_until_serving
 from tests.api.conftest import TOKEN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,17 +58,10 @@ def server(tmp_path, demo_store):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/settings", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"sentinel serve did not start: {out}")
-            time.sleep(0.2)
+        if not wait_until_serving(base, proc):
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"sentinel serve did not start: {out}")
         yield base
     finally:
         proc.terminate()
