@@ -82,6 +82,18 @@ class PaperBroker(SimulatedBroker):
         self.fills.extend(fills)
         return fills
 
+    def settle(self, day: date, symbol: str, portfolio: Portfolio, order_id: str) -> Fill | None:
+        """A delisted holding's settlement is recorded like any order, then filled."""
+        qty = portfolio.positions.get(symbol, 0.0)
+        fill = super().settle(day, symbol, portfolio, order_id)
+        if fill is not None:
+            self.store.send_live_order(LiveOrder(
+                order_id=order_id, account=self.account, symbol=symbol, quantity=-qty,
+                decided_on=day, note="delisted: settled at the last price",
+            ))  # fmt: skip
+            self.fills.append(fill)
+        return fill
+
 
 class LiveClock:
     """The days live mode must process: trading days with data after the account's last day.

@@ -154,3 +154,18 @@ def test_csv_drop_folder_sync_and_missing_provider(demo_db, tmp_path):
     yf = RunConfig.model_validate({**CFG, "live": {"provider": "yfinance"}})
     with pytest.raises(SentinelError, match="yfinance"):
         sync_prices(yf, store)
+
+
+def test_a_delisted_holding_is_settled_and_recorded(tmp_path):
+    from sentinel.data.demo import generate_demo_universe, install_demo
+
+    store = Store(f"sqlite:///{tmp_path / 'delist.db'}")
+    install_demo(store, generate_demo_universe(11, 8, "2015-01-01", "2017-12-31"))
+    gone = next(s for s in store.securities() if s.universe_to is not None)
+    cfg = RunConfig.model_validate({**CFG, "start": "2016-06-01", "end": "2017-12-29",
+                                    "strategy": {"name": "top_n", "params": {"n": 8}}})  # fmt: skip
+    LiveRunner(cfg, store, replay=True).run_due()
+    settled = [o for o in store.live_orders("paper") if o.order_id.endswith(":delisted")]
+    assert [o.symbol for o in settled] == [gone.symbol]
+    assert settled[0].status == "filled" and settled[0].fill_day > gone.universe_to
+    assert gone.symbol not in store.get_live_account("paper").positions
