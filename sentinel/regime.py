@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
 from sentinel.ml_features import clean_price_frame
@@ -267,15 +266,22 @@ def filtered_probabilities(model: RegimeModel, obs: np.ndarray) -> np.ndarray:
         np.sum(np.log(2.0 * np.pi * var), axis=1)[None, None, :]
         + np.sum((x[:, :, None, :] - model.means[None, None]) ** 2 / var[None, None], axis=3)
     )  # (B, L, K)
-    with np.errstate(divide="ignore"):
-        log_a = np.log(model.transmat)
-        log_alpha = np.log(model.startprob)[None, :] + log_b[:, 0]
-    log_alpha -= logsumexp(log_alpha, axis=1, keepdims=True)
+    # Scaled forward recursion: emissions relative to each step's most likely state (so at least
+    # one is exp(0) = 1 and nothing underflows), renormalised every step. Same probabilities as
+    # the log-space recursion, without two logsumexp calls per step.
+    b = np.exp(log_b - log_b.max(axis=2, keepdims=True))
+    alpha = _normalise(model.startprob[None, :] * b[:, 0])
+    a = model.transmat
     for t in range(1, x.shape[1]):
-        log_alpha = logsumexp(log_alpha[:, :, None] + log_a[None], axis=1) + log_b[:, t]
-        log_alpha -= logsumexp(log_alpha, axis=1, keepdims=True)
-    probs = np.exp(log_alpha)
-    return probs[0] if batch else probs
+        alpha = _normalise((alpha @ a) * b[:, t])
+    return alpha[0] if batch else alpha
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    """Rows summing to 1; a row that vanished (impossible under the model) becomes uniform."""
+    total = p.sum(axis=1, keepdims=True)
+    out = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
+    return out
 
 
 def _month_cutoff(day: pd.Timestamp) -> pd.Timestamp:
