@@ -157,12 +157,7 @@ ML_FIELDS = ("enabled", "mode", "retrain", "horizon_days", "min_samples", "max_e
 
 def store_fingerprint(store: Store) -> dict[str, Any]:
     """Counts and last dates of the tables scores are computed from."""
-    out = {}
-    for table, col in (("prices", "date"), ("benchmark_prices", "date"),
-                       ("training_samples", "label_known_at"), ("sentiment", "date")):  # fmt: skip
-        n, last = store._rows(f"SELECT COUNT(*), MAX({col}) FROM {table}")[0]
-        out[table] = [int(n), str(last)]
-    return out
+    return store.data_fingerprint()
 
 
 def score_key(cfg: RunConfig, start: date, end: date, fingerprint: dict[str, Any]) -> str:

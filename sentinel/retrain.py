@@ -431,5 +431,4 @@ def _listed(symbols: Iterable[str] | None) -> list[str] | None:
 
 def _sample_symbols(store: Store, horizon: int) -> set[str]:
     """Symbols with any training sample (one indexed query, no feature parsing)."""
-    sql = "SELECT DISTINCT symbol FROM training_samples WHERE horizon_days = :h"
-    return {r[0] for r in store._rows(sql, h=int(horizon))}
+    return store.symbols_with_samples(horizon)

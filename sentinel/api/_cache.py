@@ -18,22 +18,17 @@ from sentinel.db import Store
 
 def records_fingerprint(store: Store) -> tuple[Any, ...]:
     """Count, latest ``trained_at`` and sample total of the model records (one indexed scan)."""
-    sql = "SELECT COUNT(*), MAX(trained_at), SUM(training_samples) FROM model_records"
-    return tuple(store._rows(sql)[0])
+    return store.model_records_fingerprint()
 
 
 def runs_fingerprint(store: Store) -> tuple[Any, ...]:
     """Count and newest id of the stored backtest runs (insert-only: that is every change)."""
-    return tuple(store._rows("SELECT COUNT(*), MAX(id) FROM backtest_runs")[0])
+    return store.backtest_runs_fingerprint()
 
 
 def status_fingerprint(store: Store) -> tuple[Any, ...]:
     """What ``ml_status`` depends on besides settings: the records and the sample count."""
-    sql = (
-        "SELECT COUNT(*), MAX(trained_at), SUM(training_samples),"
-        " (SELECT COUNT(*) FROM training_samples) FROM model_records"
-    )
-    return tuple(store._rows(sql)[0])
+    return (*store.model_records_fingerprint(), store.count("training_samples"))
 
 
 class ValueCache:

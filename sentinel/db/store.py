@@ -708,6 +708,35 @@ class Store:
             q = select(LiveRecommendation).where(LiveRecommendation.account == account)
             return list(s.exec(q.order_by(LiveRecommendation.date, LiveRecommendation.symbol)))
 
+    # -- fingerprints: cheap aggregates that change whenever the underlying rows do ------------
+    def data_fingerprint(self) -> dict[str, list[Any]]:
+        """Row count and last date of the tables scores are computed from (keys sweep caches)."""
+        out = {}
+        dated = (
+            ("prices", "date"),
+            ("benchmark_prices", "date"),
+            ("training_samples", "label_known_at"),
+            ("sentiment", "date"),
+        )
+        for table, col in dated:
+            n, last = self._rows(f"SELECT COUNT(*), MAX({col}) FROM {table}")[0]
+            out[table] = [int(n), str(last)]
+        return out
+
+    def model_records_fingerprint(self) -> tuple[Any, ...]:
+        """Count, latest ``trained_at`` and sample total of the model records."""
+        sql = "SELECT COUNT(*), MAX(trained_at), SUM(training_samples) FROM model_records"
+        return tuple(self._rows(sql)[0])
+
+    def backtest_runs_fingerprint(self) -> tuple[Any, ...]:
+        """Count and newest id of the stored runs (insert-only, so that is every change)."""
+        return tuple(self._rows("SELECT COUNT(*), MAX(id) FROM backtest_runs")[0])
+
+    def symbols_with_samples(self, horizon_days: int) -> set[str]:
+        """Symbols that have any training sample for the horizon (known by the bound, if any)."""
+        sql = "SELECT DISTINCT symbol FROM training_samples WHERE horizon_days = :h"
+        return {r[0] for r in self._rows(sql, h=int(horizon_days))}
+
     # -- bulk writes ------------------------------------------------------------------------
     def _upsert(
         self,
