@@ -71,6 +71,18 @@ def demo_universe():
     return generate_demo_universe(seed=11, n_symbols=12, start="2015-01-01", end="2017-12-31")
 
 
+def make_demo_db(folder: Path, seed: int, n_symbols: int, start: str, end: str) -> Path:
+    """A SQLite file holding a demo universe (module fixtures copy or reuse it)."""
+    from sentinel.data.demo import generate_demo_universe, install_demo
+    from sentinel.db import Store
+
+    path = folder / "demo.db"
+    store = Store(f"sqlite:///{path}")
+    install_demo(store, generate_demo_universe(seed, n_symbols, start, end))
+    store.engine.dispose()
+    return path
+
+
 @pytest.fixture
 def demo_store(store, demo_universe):
     from sentinel.data.demo import install_demo

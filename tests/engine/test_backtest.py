@@ -14,6 +14,7 @@ import pytest
 from engine.backtest import LOOKAHEAD_WARNING, run_backtest
 from engine.config import RunConfig
 from sentinel.db import Store
+from tests.conftest import make_demo_db
 
 
 def _cfg(**over) -> RunConfig:
@@ -35,13 +36,7 @@ def _cfg(**over) -> RunConfig:
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from sentinel.data.demo import generate_demo_universe, install_demo
-
-    path = tmp_path_factory.mktemp("bt") / "demo.db"
-    store = Store(f"sqlite:///{path}")
-    install_demo(store, generate_demo_universe(11, 8, "2015-01-01", "2017-12-31"))
-    store.engine.dispose()
-    return path
+    return make_demo_db(tmp_path_factory.mktemp("bt"), 11, 8, "2015-01-01", "2017-12-31")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from engine.config import RunConfig, load_config
 from engine.live import LiveRunner, sync_prices
 from sentinel.db import Store
 from sentinel.errors import SentinelError
+from tests.conftest import make_demo_db
 
 CFG = {
     "name": "paper",
@@ -33,13 +34,7 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from sentinel.data.demo import generate_demo_universe, install_demo
-
-    path = tmp_path_factory.mktemp("live") / "demo.db"
-    store = Store(f"sqlite:///{path}")
-    install_demo(store, generate_demo_universe(21, 8, "2015-01-01", "2016-12-31"))
-    store.engine.dispose()
-    return path
+    return make_demo_db(tmp_path_factory.mktemp("live"), 21, 8, "2015-01-01", "2016-12-31")
 
 
 def _copy(demo_db: Path, tmp_path: Path, name: str) -> Store:

@@ -14,6 +14,7 @@ from engine.sweep import SweepConfig, expand, load_sweep
 from engine.sweep_run import run_sweep
 from sentinel.db import Store
 from sentinel.errors import ConfigError
+from tests.conftest import make_demo_db
 
 BASE = {
     "name": "s",
@@ -28,13 +29,7 @@ BASE = {
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    from sentinel.data.demo import generate_demo_universe, install_demo
-
-    path = tmp_path_factory.mktemp("sw") / "demo.db"
-    store = Store(f"sqlite:///{path}")
-    install_demo(store, generate_demo_universe(13, 8, "2015-01-01", "2017-12-31"))
-    store.engine.dispose()
-    return path
+    return make_demo_db(tmp_path_factory.mktemp("sw"), 13, 8, "2015-01-01", "2017-12-31")
 
 
 @pytest.fixture(autouse=True)
