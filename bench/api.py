@@ -77,7 +77,7 @@ def _server(db_url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
         **os.environ, "SENTINEL_API_TOKEN": TOKEN, "SENTINEL_ENVIRONMENT": "test",
         "SENTINEL_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
     }  # fmt: skip
-    cmd = [sys.executable, "-m", "sentinel", "--db", db_url, "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "cli", "--db", db_url, "serve", "--port", str(port),
            "--no-scheduler", "--log-level", "warning"]  # fmt: skip
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sentinel.errors import ConfigError
+from sentinel.ml.policy import WALK_FORWARD_MAX_EPOCHS
 from strategies import STRATEGIES
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
@@ -122,19 +123,29 @@ class CostsConfig(StrictModel):
 
 class MLConfig(StrictModel):
     """ML in the loop. ``walk_forward`` retrains in simulated time; ``current`` uses stored models
-    (trained on the future: the report flags the run as look-ahead); ``off`` is wavelet only."""
+    (trained on the future: the report flags the run as look-ahead); ``off`` is wavelet only.
 
-    enabled: bool = True
-    blend_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
+    ``enabled``, ``blend_ratio``, ``horizon_days`` and ``min_samples`` left unset (None) follow the
+    settings (``sentinel.settings``, the one home of their defaults); the run's session resolves
+    them before anything runs (:func:`engine.session.resolve_config`).
+    """
+
+    enabled: bool | None = None
+    blend_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
     mode: Literal["walk_forward", "current", "off"] = "walk_forward"
     retrain: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    horizon_days: int = Field(default=14, ge=1, le=365)
-    min_samples: int = Field(default=100, ge=10)
-    max_epochs: int = Field(default=60, ge=1, le=1000)
+    horizon_days: int | None = Field(default=None, ge=1, le=365)
+    min_samples: int | None = Field(default=None, ge=10)
+    max_epochs: int = Field(default=WALK_FORWARD_MAX_EPOCHS, ge=1, le=1000)
 
     @property
     def active(self) -> bool:
-        return self.enabled and self.mode != "off"
+        """ML takes part (``enabled`` unset counts as on until the settings say otherwise)."""
+        return self.enabled is not False and self.mode != "off"
+
+    @property
+    def walk_forward(self) -> bool:
+        return self.active and self.mode == "walk_forward"
 
 
 class LiveConfig(StrictModel):

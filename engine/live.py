@@ -16,8 +16,6 @@ as a backtest of the same config (tested), which is the check that live and back
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,17 +24,15 @@ from typing import Any
 
 import pandas as pd
 
-from engine.backtest import StrategyPlanner, build_planner, universe_filter
 from engine.broker import SimulatedBroker
 from engine.clock import EventType, SimulationClock, Tick
 from engine.config import RunConfig
 from engine.feed import DayBars
 from engine.portfolio import Fill, Order, Portfolio
-from engine.runner import Runner
+from engine.session import build_session
+from sentinel.data.importer import import_files
 from sentinel.db import LiveAccount, LiveOrder, Store
 from sentinel.errors import SentinelError
-
-PAUSE_ENV = "SENTINEL_LIVE_TEST_PAUSE"  # seconds to sleep after each sent order (tests only)
 
 
 class LiveFeed:
@@ -68,14 +64,11 @@ class PaperBroker(SimulatedBroker):
         self.sent: list[str] = []
 
     def submit(self, orders: list[Order]) -> None:
-        pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
         for o in orders:
             row = LiveOrder(order_id=o.order_id, account=self.account, symbol=o.symbol,
                             quantity=o.quantity, decided_on=o.decided_on)  # fmt: skip
             if self.store.send_live_order(row):
                 self.sent.append(o.order_id)
-            if pause:
-                time.sleep(pause)
 
     def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
         fills = super().execute(day, bars, portfolio)
@@ -114,8 +107,7 @@ class LiveClock:
         return [d for d in self.store.view(None).trading_days() if self.cfg.start <= d <= end]
 
     def schedule(self, days: list[date]) -> dict[date, Tick]:
-        ml = self.cfg.ml
-        retrain = ml.retrain if ml.active and ml.mode == "walk_forward" else None
+        retrain = self.cfg.ml.retrain if self.cfg.ml.walk_forward else None
         return {t.day: t for t in SimulationClock(days, self.cfg.rebalance, retrain)}
 
     def due(self, last_day: date | None) -> list[Tick]:
@@ -145,13 +137,12 @@ class LiveRunner:
         today: date | None = None,
         status: Callable[[str], None] = lambda m: None,
     ):
-        self.cfg = cfg
+        self.session = build_session(cfg, store, simulate=False, status=status)
+        self.cfg = cfg = self.session.cfg
         self.store = store
         self.account = cfg.live.account or cfg.name
         self.clock = LiveClock(cfg, store, replay=replay, today=today)
-        self.symbols_on = universe_filter(cfg, store)
-        self.planner, self.sim, self.warnings = build_planner(cfg, store, self.symbols_on, status)
-        self.adapter = StrategyPlanner(self.planner, cfg.strategy.build(), self.symbols_on)
+        self.warnings = self.session.warnings
         self._trained_for: date | None = None
 
     def _load(self) -> LiveAccount:
@@ -163,39 +154,37 @@ class LiveRunner:
             )  # fmt: skip
         return acct
 
-    def _models_for(self, tick: Tick) -> None:
+    def _refit_day(self, tick: Tick) -> date | None:
         """After a restart, walk-forward models are refitted as of the last retrain day."""
-        ml = self.cfg.ml
-        if not (ml.active and ml.mode == "walk_forward") or tick.has(EventType.RETRAIN):
-            return
-        if self.planner.predictor is not None:
-            return
+        if not self.cfg.ml.walk_forward or tick.has(EventType.RETRAIN):
+            return None
+        if self.session.planner.predictor is not None:
+            return None
         past = [t.day for t in self.clock.due(None) if t.day < tick.day
                 and t.has(EventType.RETRAIN)]  # fmt: skip
         if past and self._trained_for != past[-1]:
-            self.sim.set_simulation_date(past[-1])
-            self.planner.retrain(past[-1])
             self._trained_for = past[-1]
+            return past[-1]
+        return None
 
     def step(self, tick: Tick) -> StepReport:
         """Process one day: fills at its open, mark, retrain/rebalance when due, commit."""
         acct = self._load()
         if acct.last_day is not None and tick.day <= acct.last_day:
             return StepReport(tick.day, False)
-        self._models_for(tick)
+        refit_as_of = self._refit_day(tick)
         portfolio = Portfolio(cash=acct.cash, positions=dict(acct.positions),
                               last_price=dict(acct.last_price))  # fmt: skip
         broker = PaperBroker(self.cfg, self.store, self.account, tick.day)
-        runner = Runner(run_id=self.account, store=self.sim, clock=[tick], broker=broker,
-                        feed=LiveFeed(self.sim), planner=self.adapter, portfolio=portfolio,
-                        min_trade_weight=self.cfg.rebalance.min_trade_weight,
-                        fractional=self.cfg.costs.fractional)  # fmt: skip
+        runner = self.session.runner(broker=broker, portfolio=portfolio, clock=[tick],
+                                     feed=LiveFeed(self.store), run_id=self.account)  # fmt: skip
+        if refit_as_of is not None:
+            runner.retrain_as_of(refit_as_of)
         runner.step(tick)
-        self.sim.set_simulation_date(None)
         recs = []
         if tick.day in runner.log.decisions:
             weights = runner.log.decisions[tick.day]
-            scores = self.adapter.scores_log[-1]
+            scores = self.session.decider.scores_log[-1]
             for sym, w in weights.items():
                 row = scores.loc[sym] if sym in scores.index else None
                 recs.append({
@@ -242,7 +231,6 @@ def sync_prices(cfg: RunConfig, store: Store) -> str:
     folder = Path(cfg.live.drop_dir)
     if not folder.is_dir():
         raise SentinelError(f"live.drop_dir: {folder} is not a folder")
-    from sentinel.data.importer import import_files
 
     files = sorted(p for p in folder.iterdir()
                    if p.name.endswith((".csv", ".csv.gz", ".parquet")))  # fmt: skip

@@ -1,8 +1,10 @@
-"""ONE loop for backtest and live: the clock and the broker are injected, nothing else differs.
+"""ONE loop for backtest, live, the sweep's score pass and the prediction backfill.
 
-For each tick: bound the store at the day, let the broker fill yesterday's orders, mark the book,
-retrain when due, and on a rebalance day ask the planner for target weights and turn them into
-orders for the next session.
+The clock, the broker and the decider are injected (``engine.session`` builds them from a run
+config); nothing else differs. For each tick: make the store view bound to the day (the only
+place "now" is set), let the broker fill yesterday's orders, mark the book, retrain when due, and
+on a rebalance day ask the decider for target weights and turn them into orders for the next
+session. The decider reads only through the view it is handed.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ import pandas as pd
 
 from engine.broker import Broker, orders_for_targets
 from engine.clock import EventType, Tick
-from engine.feed import BarFeed
+from engine.feed import BarFeed, Closes
 from engine.portfolio import Order, Portfolio
 from sentinel.db import Store
 
 
-class Planner(Protocol):
-    """What the runner asks of the domain layer (``sentinel.planner`` implements it)."""
+class Decider(Protocol):
+    """What the runner asks on retrain and rebalance days (``engine.session.ScoredStrategy``)."""
 
-    def retrain(self, as_of: date) -> None: ...
+    def retrain(self, view: Store) -> None: ...
 
-    def plan(self, as_of: date, current_weights: pd.Series) -> pd.Series: ...
+    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series: ...
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Runner:
         clock: Iterable[Tick],
         broker: Broker,
         feed: BarFeed,
-        planner: Planner,
+        decider: Decider,
         portfolio: Portfolio,
         min_trade_weight: float = 0.0,
         fractional: bool = False,
@@ -59,7 +61,7 @@ class Runner:
         self.clock = clock
         self.broker = broker
         self.feed = feed
-        self.planner = planner
+        self.decider = decider
         self.portfolio = portfolio
         self.min_trade_weight = min_trade_weight
         self.fractional = fractional
@@ -69,17 +71,17 @@ class Runner:
     def step(self, tick: Tick) -> None:
         """One day: the whole event loop body."""
         day = tick.day
-        self.store.set_simulation_date(day)
+        view = self.store.view(day)  # "now": every read below is bounded at this day
         bars = self.feed.advance(day)
         self.broker.execute(day, bars, self.portfolio)
         closes = bars.closes()
-        self._settle_delisted(day, closes)
+        self._settle_delisted(view, closes)
         self.portfolio.mark(day, closes)
         if tick.has(EventType.RETRAIN):
-            self.planner.retrain(day)
+            self.decider.retrain(view)
             self.log.retrains.append(day)
         if tick.has(EventType.REBALANCE):
-            weights = self.planner.plan(day, self.portfolio.weights())
+            weights = self.decider.plan(view, self.portfolio.weights())
             self.log.decisions[day] = weights
             min_value = self.min_trade_weight * self.portfolio.equity()
             orders = orders_for_targets(
@@ -88,12 +90,17 @@ class Runner:
             self.broker.submit(orders)
             self.log.orders.extend(orders)
 
-    def _settle_delisted(self, day, closes) -> None:
+    def retrain_as_of(self, day: date) -> None:
+        """Refit as of an earlier retrain day (live mode after a restart), on that day's view."""
+        self.decider.retrain(self.store.view(day))
+
+    def _settle_delisted(self, view: Store, closes: Closes) -> None:
         """A held symbol that left the universe and has no bar is closed at its last price."""
         held = [s for s in self.portfolio.positions if s not in closes]
         if not held:
             return
-        investable = set(self.store.universe_symbols(day))
+        day = view.day
+        investable = set(view.universe_symbols(day))
         settle = getattr(self.broker, "settle", None)
         for sym in held:
             if sym not in investable and settle is not None:

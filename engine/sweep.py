@@ -30,13 +30,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.config import RunConfig, _format_errors, read_yaml
+from engine.broker import SimulatedBroker
+from engine.config import RunConfig, _format_errors, load_config, read_yaml
+from engine.portfolio import Portfolio
+from engine.session import ScoresOnly, build_session
 from sentinel.db import Store
 from sentinel.errors import ConfigError
+from sentinel.ml.blend import blend_scores
+from sentinel.planner import LOOKBACK_DAYS, SCORE_COLUMNS
 
 
 class Period(BaseModel):
@@ -107,8 +111,6 @@ def load_sweep(path: str | Path) -> SweepConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a sweep config must be a mapping")
     if isinstance(data.get("base"), str):
-        from engine.config import load_config
-
         base_path = (path.parent / data["base"]).resolve()
         data["base"] = load_config(base_path).model_dump(mode="json")
     try:
@@ -180,64 +182,45 @@ class ReplayPlanner:
 
     needs_bars = False  # scores come from the cache; bars only if the strategy asks
 
-    def __init__(self, scores: pd.DataFrame, blend_ratio: float, store: Store):
+    def __init__(self, scores: pd.DataFrame, blend_ratio: float):
         self.by_day = {d.date(): g.set_index("symbol") for d, g in scores.groupby("date")}
         self.ratio = blend_ratio
-        self.store = store
 
-    def retrain(self, as_of: date) -> None:  # models are baked into the cached predictions
+    def retrain(self, view: Store) -> None:  # models are baked into the cached predictions
         return None
 
-    def history(self, as_of: date, symbols: list[str]) -> pd.DataFrame:
-        from sentinel.planner import LOOKBACK_DAYS
+    def history(self, view: Store, symbols: list[str]) -> pd.DataFrame:
+        return view.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=view.day)
 
-        return self.store.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=as_of)
-
-    def scores(self, as_of: date, bars: pd.DataFrame | None = None) -> pd.DataFrame:
-        from sentinel.ml.blend import blend
-
-        s = self.by_day.get(as_of)
+    def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame:
+        s = self.by_day.get(view.day)
         if s is None:
-            raise ConfigError(f"score cache has no scores for {as_of}: the cache key is stale")
+            raise ConfigError(f"score cache has no scores for {view.day}: the cache key is stale")
         s = s.drop(columns=["date"], errors="ignore")
         s = s[s.index != NO_SYMBOL].copy()
         if s.empty:
-            from sentinel.planner import SCORE_COLUMNS
-
             return pd.DataFrame(columns=SCORE_COLUMNS, index=pd.Index([], name="symbol"))
-        ml = s["ml_score"].astype("float64")
-        wav = s["wavelet_score"].astype("float64")
         s["blend_ratio"] = self.ratio
-        s["blended_score"] = np.where(ml.notna(), blend(wav, ml.fillna(0.0), self.ratio), wav)
+        s["blended_score"] = blend_scores(s["wavelet_score"], s["ml_score"], self.ratio)
         return s
 
 
 def compute_scores(cfg: RunConfig, store: Store, status: Callable[[str], None]) -> pd.DataFrame:
-    """The scores of every rebalance day of ``cfg`` (with its retrains), computed once."""
-    from engine.backtest import StrategyPlanner, _period, build_planner, universe_filter
-    from engine.clock import EventType, SimulationClock
+    """The scores of every rebalance day of ``cfg`` (with its retrains), computed once.
 
-    days = _period(cfg, store)
-    symbols_on = universe_filter(cfg, store)
-    planner, sim, _ = build_planner(cfg, store, symbols_on, status)
-    retrain = cfg.ml.retrain if cfg.ml.active and cfg.ml.mode == "walk_forward" else None
-    adapter = StrategyPlanner(planner, cfg.strategy.build(), symbols_on)
+    The session's runner walks the period with a strategy that holds nothing, so the scores are
+    exactly those a backtest of ``cfg`` computes on the same days.
+    """
+    session = build_session(cfg, store, strategy=ScoresOnly(), status=status)
+    broker = SimulatedBroker(session.cfg.costs)
+    session.runner(broker=broker, portfolio=Portfolio(cash=session.cfg.initial_cash)).run()
     frames = []
-    for tick in SimulationClock(days, cfg.rebalance, retrain):
-        if not (tick.has(EventType.RETRAIN) or tick.has(EventType.REBALANCE)):
-            continue
-        sim.set_simulation_date(tick.day)
-        if tick.has(EventType.RETRAIN):
-            planner.retrain(tick.day)
-        if tick.has(EventType.REBALANCE):
-            bars = planner.history(tick.day, symbols_on(tick.day))
-            scores = planner.scores(tick.day, bars).assign(date=pd.Timestamp(tick.day))
-            if scores.empty:  # a day with nothing to score (e.g. too little history) still counts
-                scores = pd.DataFrame({"date": [pd.Timestamp(tick.day)]},
-                                      index=pd.Index([NO_SYMBOL], name="symbol"))  # fmt: skip
-            frames.append(scores)
-    sim.set_simulation_date(None)
-    del adapter
+    log = session.decider
+    for day, scores in zip(log.score_days, log.scores_log, strict=True):
+        if scores.empty:  # a day with nothing to score (e.g. too little history) still counts
+            scores = pd.DataFrame({"date": [pd.Timestamp(day)]},
+                                  index=pd.Index([NO_SYMBOL], name="symbol"))  # fmt: skip
+        frames.append(scores)
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames).reset_index()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from engine.sweep_run import SweepResult
+from engine.sweep_types import SweepResult
 
 PLOTTED = (("sharpe_ratio", "Sharpe"), ("cagr", "CAGR"), ("max_drawdown", "max drawdown"),
            ("turnover", "turnover / year"))  # fmt: skip

@@ -12,18 +12,17 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from engine.session import resolve_config, run_settings
 from engine.sweep import SweepConfig, cached_scores, expand, score_key, store_fingerprint
+from engine.sweep_report import write_sweep_outputs
+from engine.sweep_types import SweepResult
 from sentinel.db import Store
 from sentinel.errors import ConfigError
-
-POINT_METRICS = ("sharpe_ratio", "cagr", "max_drawdown", "turnover", "annualized_volatility",
-                 "sortino_ratio", "calmar_ratio", "excess_return", "hit_rate")  # fmt: skip
 
 
 def run_point(task: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         if task.get("scores_path"):
             scores = pd.read_parquet(task["scores_path"])
             ratio = cfg.ml.blend_ratio if cfg.ml.active else 0.0
-            planner = ReplayPlanner(scores, ratio, store.view(None))
+            planner = ReplayPlanner(scores, ratio)
         result = run_backtest(cfg, store=store, planner=planner, sweep_id=task["sweep_id"],
                               save=True, write_report=False)  # fmt: skip
         eq = result.equity["equity"]
@@ -60,27 +59,6 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         tmp.write_text(json.dumps(out, default=str))
         tmp.replace(path)
     return out
-
-
-@dataclass
-class SweepResult:
-    sweep: SweepConfig
-    sweep_id: str
-    points: list[dict[str, Any]]
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0
-    selected: dict[str, Any] | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    cache_hits: int = 0
-    cache_misses: int = 0
-
-    def table(self) -> pd.DataFrame:
-        rows = []
-        for p in self.points:
-            row = {"point": p["label"], "period": p["period"], **p.get("changes", {})}
-            row.update({k: p["metrics"].get(k) for k in POINT_METRICS})
-            rows.append(row)
-        return pd.DataFrame(rows)
 
 
 def sweep_id_of(sweep: SweepConfig) -> str:
@@ -141,6 +119,8 @@ def run_sweep(
     """Run every point of ``sweep`` (skipping finished ones) and write the results."""
     from sentinel.settings import get_settings
 
+    # points leave no ml key to the settings: each worker replays exactly the ratio it names
+    sweep = sweep.model_copy(update={"base": resolve_config(sweep.base, run_settings(store))})
     points = expand(sweep)
     sid = sweep_id_of(sweep)
     out = Path(output or sweep.output or f"runs/{sweep.name}")
@@ -158,7 +138,7 @@ def run_sweep(
         result.skipped = len(points) - len(todo)
         cache_dir = get_settings().data_dir / "cache"
         if todo:
-            from engine.backtest import ensure_samples
+            from engine.session import ensure_samples
 
             for cfg in {p.config.ml.horizon_days: p.config for p in todo}.values():
                 ensure_samples(cfg, store, status=status)
@@ -206,8 +186,6 @@ def run_sweep(
     order = {p.key: i for i, p in enumerate(points)}
     result.points.sort(key=lambda r: order.get(r["key"], 0))
     result.selected = select(result, sweep)
-    from engine.sweep_report import write_sweep_outputs
-
     result.outputs = write_sweep_outputs(result, out)
     return result
 

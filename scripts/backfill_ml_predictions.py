@@ -12,7 +12,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from sentinel.cli.ml import app  # noqa: E402
+from cli.ml import app  # noqa: E402
 
 if __name__ == "__main__":
     app(["backfill", *sys.argv[1:]], prog_name=os.path.basename(__file__))

@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from sentinel.cli.regime import script_main  # noqa: E402
+from cli.regime import script_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(script_main())

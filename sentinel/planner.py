@@ -1,27 +1,30 @@
 """What each security is worth on a rebalance day: wavelet scores, ML predictions, the blend.
 
-``Analyzer.update_scores`` computes and stores the wavelet scores of the universe as of the
-store's (simulation) date. ``RebalanceEngine.predict_and_blend`` turns features into predicted
-returns with the per-symbol models, maps them to scores and blends them with the wavelet scores.
-``Planner`` runs both for a day and, in walk-forward mode, retrains the models in simulated time.
-Every read goes through the store, bounded at the day; nothing here knows about the clock.
+Everything here is handed a store *view* bound to the day it works for (``view.day`` is "now");
+nothing takes a free date or moves the view, so a read past the day is a
+:class:`~sentinel.errors.LookAheadError`, never a leak. The runner makes the view on each tick.
+
+``Analyzer.update_scores`` computes and stores the wavelet scores of the universe as of the view's
+day. ``RebalanceEngine.predict_and_blend`` turns features into predicted returns with the
+per-symbol models, maps them to scores and blends them with the wavelet scores. ``Planner`` runs
+both for a day and, in walk-forward mode, retrains the models in simulated time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sentinel.db import ScoreRecord, Store
-from sentinel.ml.blend import blend, return_to_score
+from sentinel.ml.blend import blend_scores, return_to_score
 from sentinel.ml.errors import load_problem
+from sentinel.ml.policy import MLPolicy
 from sentinel.regime import get_regime_adjusted_return, quote_data_from_prices
-from sentinel.timeutil import DateLike, end_of_day_ts, to_date
+from sentinel.timeutil import DateLike, end_of_day_ts
 from sentinel.wavelet import WINDOW, wavelet_scores_panel
 
 #: Trading days of history read on a rebalance day (wavelet window, regime's 200-day average).
@@ -31,6 +34,12 @@ SCORE_COLUMNS = [
     "wavelet_score", "wavelet_d1", "wavelet_d4", "predicted_return", "ml_score", "blended_score",
     "blend_ratio", "regime_score", "regime_dampening", "model_id", "fallback",
 ]  # fmt: skip
+
+
+def _today(view: Store) -> date:
+    if view.day is None:
+        raise ValueError("a planner step needs a view bound to a day (store.view(day))")
+    return view.day
 
 
 class Security:
@@ -46,25 +55,22 @@ class Security:
 
 
 class Analyzer:
-    """Computes and stores the wavelet scores of the universe as of the store's date."""
-
-    def __init__(self, store: Store):
-        self.store = store
+    """Computes and stores the wavelet scores of the universe as of a view's day."""
 
     def update_scores(
         self,
-        as_of: DateLike | None = None,
+        view: Store,
         symbols: Iterable[str] | None = None,
         closes: pd.DataFrame | None = None,
     ) -> dict[str, ScoreRecord]:
-        """Score ``symbols`` (default: the universe) as of ``as_of`` (default: the store's date).
+        """Score ``symbols`` (default: the universe) as of ``view.day``.
 
         Symbols with fewer than ``WINDOW`` closes get no score (they are not rankable yet).
         """
-        d = self._day(as_of)
-        syms = list(symbols) if symbols is not None else self.store.universe_symbols(d)
+        d = _today(view)
+        syms = list(symbols) if symbols is not None else view.universe_symbols(d)
         if closes is None:
-            closes = self.store.get_close_panel(syms, days=WINDOW + 5, end_date=d)
+            closes = view.get_close_panel(syms, days=WINDOW + 5, end_date=d)
         present = [s for s in syms if s in closes.columns]
         if not present:
             return {}
@@ -75,29 +81,16 @@ class Analyzer:
                              {"wavelet_d1": float(row.d1), "wavelet_d4": float(row.d4)})
             for sym, row in panel[panel["valid"]].iterrows()
         }  # fmt: skip
-        self.store.save_scores(records.values())
+        view.save_scores(records.values())
         return records
-
-    def _day(self, as_of: DateLike | None) -> date:
-        if as_of is not None:
-            return to_date(as_of)
-        if self.store.simulation_date is not None:
-            return self.store.simulation_date
-        days = self.store.trading_days()
-        if not days:
-            raise ValueError("the store has no prices: import data or run `sentinel data demo`")
-        return days[-1]
 
 
 class RebalanceEngine:
     """predict_and_blend: model predictions -> 0..1 scores -> blend with the wavelet scores."""
 
-    def __init__(self, store: Store):
-        self.store = store
-
     def predict_and_blend(
         self,
-        as_of: DateLike,
+        view: Store,
         wavelet: dict[str, ScoreRecord],
         features: pd.DataFrame | None,
         predictor: Any | None,
@@ -106,17 +99,19 @@ class RebalanceEngine:
         ml_enabled: bool = True,
         quotes: dict[str, dict[str, Any]] | None = None,
         model_id: str | None = None,
+        model_ids: Mapping[str, str] | None = None,
         model_mode: str | None = None,
         ml_allowed: Callable[[str], bool] | None = None,
         persist: bool = False,
     ) -> pd.DataFrame:
-        """Scores of every symbol with a wavelet score, as of ``as_of``.
+        """Scores of every symbol with a wavelet score, as of ``view.day``.
 
         Without ML (disabled, no predictor, no model for the symbol, bad features) a symbol keeps
         its wavelet score, and the reason is recorded in ``fallback``. With ``persist`` the rows
         are written to ``ml_predictions`` (one per symbol and date, ``predicted_at`` = end of day).
+        ``model_ids`` names a symbol's model where it differs from ``model_id``.
         """
-        d = to_date(as_of)
+        d = _today(view)
         symbols = sorted(wavelet)
         out = pd.DataFrame(index=pd.Index(symbols, name="symbol"), columns=SCORE_COLUMNS)
         out["wavelet_score"] = [wavelet[s].score for s in symbols]
@@ -172,15 +167,13 @@ class RebalanceEngine:
             out.at[s, "ml_score"] = float(return_to_score(adjusted))
             out.at[s, "regime_score"] = rscore
             out.at[s, "regime_dampening"] = damp
-            out.at[s, "model_id"] = model_id
-        ml = out["ml_score"].astype("float64")
-        wav = out["wavelet_score"].astype("float64")
-        out["blended_score"] = np.where(ml.notna(), blend(wav, ml.fillna(0.0), blend_ratio), wav)
+            out.at[s, "model_id"] = (model_ids or {}).get(s, model_id)
+        out["blended_score"] = blend_scores(out["wavelet_score"], out["ml_score"], blend_ratio)
         for col in ("wavelet_score", "predicted_return", "ml_score", "blended_score",
                     "regime_score", "regime_dampening", "blend_ratio"):  # fmt: skip
             out[col] = out[col].astype("float64")
         if persist:
-            self.store.upsert_ml_predictions(prediction_rows(out, d, model_mode))
+            view.upsert_ml_predictions(prediction_rows(out, d, model_mode))
         return out
 
 
@@ -203,55 +196,59 @@ def prediction_rows(scores: pd.DataFrame, d: date, model_mode: str | None) -> li
     ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class MLPolicy:
-    """How the planner uses ML (from a run config or the settings)."""
-
-    enabled: bool = True
-    blend_ratio: float = 0.3
-    mode: Literal["walk_forward", "current", "off"] = "walk_forward"
-    horizon_days: int = 14
-    min_samples: int = 100
-    max_epochs: int = 60
-    seed: int = 0
-
-
 class Planner:
-    """Scores the universe on a day; retrains per-symbol models in simulated time when asked."""
+    """Scores the universe on a day; retrains per-symbol models in simulated time when asked.
+
+    Retraining is recorded on the retrain day's view and run when the next scores need models
+    (the same day in a backtest, where every retrain day is a rebalance day), so a resumed
+    backfill does not pay for retrains whose predictions already exist.
+    """
+
+    needs_bars = True  # scores read the trailing bars (wavelet, regime quotes)
 
     def __init__(
         self,
-        store: Store,
         policy: MLPolicy,
         *,
-        symbols: Callable[[date], list[str]] | None = None,
+        universe: Callable[[date], list[str]],
+        ml_flags: Mapping[str, bool] | None = None,
         book: Any | None = None,
         predictor: Any | None = None,
-        persist_predictions: bool = False,
+        model_ids: Mapping[str, str] | None = None,
         on_retrain: Callable[[date, Any], None] | None = None,
     ):
-        self.store = store
         self.policy = policy
-        self._symbols = symbols or (lambda d: store.universe_symbols(d))
+        self.universe = universe
+        self.ml_flags = dict(ml_flags or {})
         self.book = book
         self.predictor = predictor
+        self.model_ids = dict(model_ids or {})
         self.model_id: str | None = "current" if policy.mode == "current" else None
-        self.persist = persist_predictions
         self.on_retrain = on_retrain
-        self.analyzer = Analyzer(store)
-        self.engine = RebalanceEngine(store)
-        self._ml_flags = {s.symbol: s.ml_enabled for s in store.securities()}
+        self.analyzer = Analyzer()
+        self.blender = RebalanceEngine()
+        self._retrain_view: Store | None = None
 
-    def retrain(self, as_of: DateLike) -> None:
-        """Walk-forward: fit every eligible symbol on samples whose labels were known by then."""
-        if not (self.policy.enabled and self.policy.mode == "walk_forward"):
+    @property
+    def walk_forward(self) -> bool:
+        return self.policy.enabled and self.policy.mode == "walk_forward"
+
+    def retrain(self, view: Store) -> None:
+        """Walk-forward: refit every eligible symbol on the samples known by ``view.day``."""
+        if self.walk_forward:
+            _today(view)
+            self._retrain_view = view
+
+    def _fit_pending(self) -> None:
+        view, self._retrain_view = self._retrain_view, None
+        if view is None:
             return
-        from sentinel.ml.predictor import Predictor
+        from sentinel.ml.predictor import Predictor  # lazy: imports TensorFlow and XGBoost
         from sentinel.ml.training import train_as_of
 
-        d = to_date(as_of)
+        d = _today(view)
         report = train_as_of(
-            self.store, as_of=d, horizon_days=self.policy.horizon_days,
+            view, as_of=d, horizon_days=self.policy.horizon_days,
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
             validate=False, seed=self.policy.seed,
         )  # fmt: skip
@@ -263,30 +260,31 @@ class Planner:
         if self.on_retrain:
             self.on_retrain(d, report)
 
-    def history(self, as_of: DateLike, symbols: list[str]) -> pd.DataFrame:
-        """Long bars of ``symbols`` for the trailing ``LOOKBACK_DAYS`` up to ``as_of``."""
-        return self.store.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=as_of)
+    def history(self, view: Store, symbols: list[str]) -> pd.DataFrame:
+        """Long bars of ``symbols`` for the trailing ``LOOKBACK_DAYS`` up to ``view.day``."""
+        return view.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=_today(view))
 
-    def scores(self, as_of: DateLike, bars: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``as_of``."""
-        d = to_date(as_of)
-        symbols = self._symbols(d)
-        bars = self.history(d, symbols) if bars is None else bars
+    def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``view.day``."""
+        d = _today(view)
+        self._fit_pending()
+        symbols = self.universe(d)
+        bars = self.history(view, symbols) if bars is None else bars
         closes = bars.pivot(index="date", columns="symbol", values="close")
-        wavelet = self.analyzer.update_scores(d, symbols, closes)
-        use_ml = self.policy.enabled and self.policy.mode != "off" and self.predictor is not None
+        wavelet = self.analyzer.update_scores(view, symbols, closes)
+        ml_on = self.policy.enabled and self.policy.mode != "off"
+        use_ml = ml_on and self.predictor is not None
         features = quotes = None
         if use_ml:
             if self.book is not None:
-                features = self.book.panel_as_of(list(wavelet), d)
+                features = self.book.panel_as_of(list(wavelet), view)
             quotes = {
                 s: quote_data_from_prices(g.set_index("date"))
                 for s, g in bars[bars["symbol"].isin(list(wavelet))].groupby("symbol")
             }
-        return self.engine.predict_and_blend(
-            d, wavelet, features, self.predictor if use_ml else None,
-            blend_ratio=self.policy.blend_ratio,
-            ml_enabled=self.policy.enabled and self.policy.mode != "off",
-            quotes=quotes, model_id=self.model_id, model_mode=self.policy.mode,
-            ml_allowed=lambda s: self._ml_flags.get(s, True), persist=self.persist,
+        return self.blender.predict_and_blend(
+            view, wavelet, features, self.predictor if use_ml else None,
+            blend_ratio=self.policy.blend_ratio, ml_enabled=ml_on, quotes=quotes,
+            model_id=self.model_id, model_ids=self.model_ids, model_mode=self.policy.mode,
+            ml_allowed=lambda s: self.ml_flags.get(s, True),
         )  # fmt: skip

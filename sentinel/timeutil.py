@@ -45,11 +45,6 @@ def end_of_day_ts(value: DateLike) -> float:
     return datetime.combine(d, time(23, 59, 59), tzinfo=UTC).timestamp()
 
 
-def ts_to_date(ts: float) -> date:
-    """The UTC calendar day a Unix timestamp falls on."""
-    return datetime.fromtimestamp(float(ts), tz=UTC).date()
-
-
 def as_of_ts(value: DateLike) -> float:
     """An as-of bound in Unix seconds: a plain date means the end of that day."""
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):

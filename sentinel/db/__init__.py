@@ -1,6 +1,6 @@
 """The point-in-time store: SQLModel tables and the one gateway that reads and writes them."""
 
-from sentinel.db.store import ScoreRecord, Store, open_store
+from sentinel.db.store import ScoreRecord, Store
 from sentinel.db.tables import (
     BacktestRun,
     BenchmarkPrice,
@@ -35,5 +35,4 @@ __all__ = [
     "Store",
     "TrainingSample",
     "WaveletScore",
-    "open_store",
 ]

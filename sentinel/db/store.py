@@ -1,9 +1,10 @@
 """The one storage gateway: every read is bounded by an as-of date, and nothing else writes SQL.
 
-A :class:`Store` is a view of the database. With :meth:`Store.set_simulation_date` it becomes a
-*simulation view*: reads default to that date and a read that asks for anything later raises
-:class:`~sentinel.errors.LookAheadError` naming the table, the symbol, the simulation date and the
-date asked for. Look-ahead is then an error, not a habit to avoid.
+A :class:`Store` is a view of the database. ``store.view(day)`` makes an immutable *simulation
+view* bound to ``day``: reads default to that day and a read that asks for anything later raises
+:class:`~sentinel.errors.LookAheadError` naming the table, the symbol, the bound and the date asked
+for. Look-ahead is then an error, not a habit to avoid. Only the runner makes views for simulated
+days (one per tick); nothing changes the day of an existing view.
 
 Hot paths (one symbol's bars, a panel of all symbols) use plain SQL through the engine's
 connection and build DataFrames with vectorised date parsing; row-by-row ORM objects would not meet
@@ -123,24 +124,25 @@ class Store:
                 url = get_settings().database_url
             engine = make_engine(url)
         self.engine = engine
-        self._sim: date | None = None
+        self._day: date | None = None
         self._shared: dict[str, Any] = {}  # the price cache, shared with views
 
     # -- the simulation view -------------------------------------------------------------
     @property
-    def simulation_date(self) -> date | None:
-        """The date every read is bounded by, or None outside a simulation."""
-        return self._sim
+    def day(self) -> date | None:
+        """The day every read is bounded by ("now" of a simulation view), or None when unbounded."""
+        return self._day
 
-    def set_simulation_date(self, d: DateLike | None) -> None:
-        """Bound every later read at ``d`` (None lifts the bound, as in live mode)."""
-        self._sim = None if d is None else to_date(d)
+    def view(self, day: date | None) -> Store:
+        """A new view sharing this engine and price cache, bounded at ``day`` (None: unbounded).
 
-    def view(self, d: DateLike | None) -> Store:
-        """A new view sharing this engine, bounded at ``d`` (for concurrent simulations)."""
+        Views are cheap (no connection is opened) and immutable: "now" moves by making a new view.
+        """
+        if day is not None and not isinstance(day, date):
+            raise TypeError(f"view(day): a datetime.date, not {type(day).__name__}")
         other = Store(engine=self.engine)
         other._shared = self._shared
-        other.set_simulation_date(d)
+        other._day = day.date() if isinstance(day, datetime) else day
         return other
 
     # -- the in-memory price cache -----------------------------------------------------------
@@ -164,20 +166,20 @@ class Store:
     def _bound(self, table: str, symbol: str | None, requested: DateLike | None) -> date | None:
         """The effective end date of a read, raising on a read past the simulation date."""
         if requested is None:
-            return self._sim
+            return self._day
         d = to_date(requested)
-        if self._sim is not None and d > self._sim:
-            raise LookAheadError(table, symbol, self._sim, d)
+        if self._day is not None and d > self._day:
+            raise LookAheadError(table, symbol, self._day, d)
         return d
 
     def _bound_ts(self, table: str, symbol: str | None, requested: DateLike | None) -> float | None:
         """As :meth:`_bound` for timestamp-keyed tables (Unix seconds, end of day for dates)."""
-        limit = None if self._sim is None else end_of_day_ts(self._sim)
+        limit = None if self._day is None else end_of_day_ts(self._day)
         if requested is None:
             return limit
         ts = as_of_ts(requested)
         if limit is not None and ts > limit:
-            raise LookAheadError(table, symbol, self._sim, requested)  # type: ignore[arg-type]
+            raise LookAheadError(table, symbol, self._day, requested)  # type: ignore[arg-type]
         return ts
 
     # -- plumbing --------------------------------------------------------------------------
@@ -822,8 +824,3 @@ def _sql_value(v: Any, iso_dates: bool) -> Any:
 
 def _param(d: date, store: Store) -> Any:
     return d.isoformat() if store.dialect == "sqlite" else d
-
-
-def open_store(url: str | None = None) -> Store:
-    """The store the settings name (``SENTINEL_DATABASE_URL``), or ``url``."""
-    return Store(url)

@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from sentinel.ml.batched import fit_nn_batched, train_many
+from sentinel.ml.models import NNRegressor, XGBRegressorModel
+from sentinel.ml.predictor import Predictor
+
 
 def _data(n_symbols: int, n_samples: int, n_features: int, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
@@ -33,12 +37,9 @@ def run(
     xgb_workers: int = 1,
 ) -> dict[str, float]:
     """Batched ``train_many``, per-symbol Keras baseline, batch and single prediction."""
-    from sentinel.ml._tf import configure_threads
+    from sentinel.ml._tf import configure_threads  # lazy: imports TensorFlow
 
     configure_threads(intra_op_threads, 1)
-    from sentinel.ml.batched import fit_nn_batched, train_many
-    from sentinel.ml.models import NNRegressor, XGBRegressorModel
-    from sentinel.ml.predictor import Predictor
 
     data = _data(n_symbols, n_samples, n_features)
     res: dict[str, float] = {}

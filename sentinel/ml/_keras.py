@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sentinel.ml._tf import keras
-from sentinel.ml.nn import BN_EPSILON, DenseBN, NNWeights
+from sentinel.ml._weights import BN_EPSILON, DenseBN, NNWeights
 
 
 def build_network(

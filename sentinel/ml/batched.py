@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sentinel.ml._checks import check_Xy, fit_scaler
-from sentinel.ml.nn import (
-    BN_EPSILON,
-    DenseBN,
-    NNRegressor,
-    NNWeights,
-    fold_target,
-    split_counts,
-    target_scaler,
+from sentinel.ml._weights import BN_EPSILON, DenseBN, NNWeights
+from sentinel.ml.ensemble import EnsembleModel, clone
+from sentinel.ml.nn import NNRegressor, fold_target, split_counts, target_scaler
+from sentinel.ml.validation import (
+    purged_split,
+    regression_metrics,
+    shuffled_split,
+    to_days,
+    validation_report,
 )
+from sentinel.ml.xgb import XGBRegressorModel
 
 _ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-7  # Keras Adam defaults
 _BN_MOMENTUM = 0.99  # Keras BatchNormalization default
@@ -95,7 +98,7 @@ class _Trainer:
     """The TensorFlow part: variables for S networks and one compiled epoch function."""
 
     def __init__(self, n_sym: int, n_feat: int, params: NNRegressor, seed: int) -> None:
-        from sentinel.ml._tf import tf
+        from sentinel.ml._tf import tf  # lazy: TensorFlow costs seconds to import
 
         self.tf = tf
         self.rates = [float(r) for r in params.dropout]
@@ -290,7 +293,7 @@ def fit_nn_batched(
         )
         y_mean, y_std = st.y_scalers[j]
         weights = fold_target(NNWeights(hidden, p[-2], p[-1]), y_mean, y_std)
-        model = NNRegressor(**_ctor_params(params))._set_state(
+        model = clone(params)._set_state(
             weights,
             st.means[j],
             st.scales[j],
@@ -301,25 +304,6 @@ def fit_nn_batched(
         )
         results[i] = BatchedNNResult(model)
     return results
-
-
-def _ctor_params(params: NNRegressor) -> dict[str, Any]:
-    p = params.get_params()
-    p["hidden_units"] = tuple(p["hidden_units"])
-    p["dropout"] = tuple(p["dropout"])
-    return p
-
-
-def fit_nn_many(
-    datasets: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    params: NNRegressor | None = None,
-    *,
-    seed: int | None = None,
-) -> dict[str, BatchedNNResult]:
-    """:func:`fit_nn_batched` keyed by symbol."""
-    keys = list(datasets)
-    res = fit_nn_batched([datasets[k] for k in keys], params, seed=seed)
-    return dict(zip(keys, res, strict=True))
 
 
 # --- many symbols, end to end: purged validation + final refit -------------------------------
@@ -383,18 +367,6 @@ def train_many(
     dict of TrainResult
         Every input symbol, in input order; a bad symbol carries ``error``, the rest go on.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from sentinel.ml.ensemble import EnsembleModel, clone
-    from sentinel.ml.validation import (
-        purged_split,
-        regression_metrics,
-        shuffled_split,
-        to_days,
-        validation_report,
-    )
-    from sentinel.ml.xgb import XGBRegressorModel
-
     if refit not in ("all", "train"):
         raise ValueError(f"refit must be 'all' or 'train', got {refit!r}")
     nn_t = nn if nn is not None else NNRegressor(random_state=seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
 
@@ -28,3 +29,14 @@ def blend(wavelet: ArrayLike, ml: ArrayLike, ratio: float) -> np.ndarray | float
         raise ValueError(f"blend ratio must be in [0, 1], got {ratio!r}")
     out = (1.0 - ratio) * np.asarray(wavelet, dtype=float) + ratio * np.asarray(ml, dtype=float)
     return float(out) if out.ndim == 0 else out
+
+
+def blend_scores(wavelet: pd.Series, ml: pd.Series, ratio: float) -> np.ndarray:
+    """The blended score column: the blend where a symbol has an ML score, else its wavelet score.
+
+    The one place the planner and the sweep's replay of cached scores turn the two scores into
+    the ranking score, so a replayed point equals a standalone run.
+    """
+    ml = ml.astype("float64")
+    wav = wavelet.astype("float64")
+    return np.where(ml.notna(), blend(wav, ml.fillna(0.0), ratio), wav)

@@ -27,7 +27,6 @@ from sentinel.ml_features import (
     compute_feature_matrix,
     sector_relative_strength_series,
 )
-from sentinel.timeutil import DateLike, to_date
 
 #: Rows a symbol needs before its first sample (return_60d needs 60 bars).
 MIN_HISTORY = 60
@@ -40,11 +39,13 @@ VOLUME_LOOKBACK = 20
 
 
 class FeatureBook:
-    """Whole-history features per symbol, served as of a date.
+    """Whole-history features per symbol, served as of the day of a store view.
 
-    Built from the unbounded data (``store.view(None)``), because computing every row once is the
-    fast path; reads go through :meth:`row_as_of` / :meth:`panel_as_of`, which refuse dates past
-    the simulation date of ``bound`` (the store the caller reads through).
+    Built once from the unbounded data, because computing every row once is the fast path; every
+    read takes the caller's view and returns only rows dated on or before ``view.day``, so the book
+    is a cache, not a way around the point-in-time rule. Asking for a date past the view's day
+    raises :class:`~sentinel.errors.LookAheadError`; only an unbounded view (``store.view(None)``,
+    e.g. sample generation outside any simulation) sees the whole history.
     """
 
     def __init__(
@@ -52,10 +53,8 @@ class FeatureBook:
         store: Store,
         symbols: Iterable[str] | None = None,
         *,
-        bound: Store | None = None,
         progress: Callable[[int, int], None] | None = None,
     ):
-        self.bound = bound or store
         full = store.view(None)
         panel = full.get_price_panel(list(symbols) if symbols is not None else None)
         self.symbols = sorted(panel["symbol"].unique())
@@ -89,37 +88,39 @@ class FeatureBook:
             if progress:
                 progress(i + 1, len(self.symbols))
 
-    def _check(self, d: date, symbol: str | None) -> None:
-        sim = self.bound.simulation_date
-        if sim is not None and d > sim:
-            raise LookAheadError("features", symbol, sim, d)
+    @staticmethod
+    def _upto(frame: pd.DataFrame, view: Store) -> pd.DataFrame:
+        if view.day is None:
+            return frame
+        return frame.iloc[: frame.index.searchsorted(pd.Timestamp(view.day), side="right")]
 
-    def matrix(self, symbol: str) -> pd.DataFrame:
-        """The whole-history matrix (for sample generation, outside any simulation)."""
-        return self._frames[symbol]
+    def matrix(self, symbol: str, view: Store) -> pd.DataFrame:
+        """The feature matrix of ``symbol`` up to the view's day."""
+        return self._upto(self._frames[symbol], view)
 
-    def prices(self, symbol: str) -> pd.DataFrame:
-        return self._prices[symbol]
+    def prices(self, symbol: str, view: Store) -> pd.DataFrame:
+        """The bars the features were computed from, up to the view's day."""
+        return self._upto(self._prices[symbol], view)
 
-    def row_as_of(self, symbol: str, as_of: DateLike) -> np.ndarray | None:
-        """Features of the last bar on or before ``as_of`` (None without any bar)."""
-        d = to_date(as_of)
-        self._check(d, symbol)
-        frame = self._frames.get(symbol)
-        if frame is None:
-            return None
-        i = frame.index.searchsorted(pd.Timestamp(d), side="right") - 1
-        return None if i < 0 else frame.iloc[i].to_numpy()
-
-    def panel_as_of(self, symbols: Iterable[str], as_of: DateLike) -> pd.DataFrame:
-        """symbol x FEATURE_NAMES as of ``as_of`` for the symbols that have a bar by then."""
-        d = to_date(as_of)
-        self._check(d, None)
+    def panel_as_of(
+        self, symbols: Iterable[str], view: Store, as_of: date | None = None
+    ) -> pd.DataFrame:
+        """symbol x FEATURE_NAMES as of ``as_of`` (default: the view's day) for the symbols with a
+        bar by then; a date past the view's day raises :class:`LookAheadError`."""
+        d = as_of or view.day
+        if d is None:
+            raise ValueError("panel_as_of needs a date: an unbounded view has no 'now'")
+        if view.day is not None and d > view.day:
+            raise LookAheadError("features", None, view.day, d)
+        when = pd.Timestamp(d)
         rows = {}
         for s in symbols:
-            r = self.row_as_of(s, d)
-            if r is not None:
-                rows[s] = r
+            frame = self._frames.get(s)
+            if frame is None:
+                continue
+            i = frame.index.searchsorted(when, side="right") - 1
+            if i >= 0:
+                rows[s] = frame.iloc[i].to_numpy()
         return pd.DataFrame.from_dict(rows, orient="index", columns=FEATURE_NAMES)
 
 
@@ -204,11 +205,11 @@ def generate_samples(
     wanted = book.symbols if symbols is None else [s for s in symbols if s in book.symbols]
     written: dict[str, int] = {}
     for i, sym in enumerate(wanted):
-        prices = book.prices(sym)
+        prices = book.prices(sym, store)  # a bounded store gets the samples known by its day
         since = None
         if incremental_days is not None and len(prices):
             since = (prices.index[-1] - timedelta(days=incremental_days + horizon_days)).date()
-        rows = sample_rows(sym, prices, book.matrix(sym), horizon_days, since)
+        rows = sample_rows(sym, prices, book.matrix(sym, store), horizon_days, since)
         written[sym] = store.upsert_training_samples(rows)
         if progress:
             progress(i + 1, len(wanted))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml._base import BaseModel
 from sentinel.ml.errors import ModelError, NotFittedError
 from sentinel.ml.nn import NNRegressor
 from sentinel.ml.xgb import XGBRegressorModel
@@ -17,7 +18,7 @@ def clone(model: Any) -> Any:
     return type(model)(**model.get_params())
 
 
-class EnsembleModel:
+class EnsembleModel(BaseModel):
     """Weighted average of a network and a booster (``nn_weight`` 0.5 in the notes).
 
     Parameters
@@ -40,10 +41,6 @@ class EnsembleModel:
         self.nn = nn
         self.xgb = xgb
         self.nn_weight = nn_weight
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters (members as objects, like sklearn's ``deep=False``)."""
-        return {"nn": self.nn, "xgb": self.xgb, "nn_weight": self.nn_weight}
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> EnsembleModel:
         """Fit both members on the same rows."""

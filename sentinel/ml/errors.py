@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sentinel.errors import SentinelError
 
-class MLError(Exception):
-    """Base of every error raised by :mod:`sentinel.ml`."""
+
+class MLError(SentinelError):
+    """Base of every error raised by :mod:`sentinel.ml`; a :class:`SentinelError` like the rest."""
 
 
 class ModelError(MLError, ValueError):

@@ -7,63 +7,15 @@ extracted weights in numpy because ``model.predict`` costs ~37 ms per row agains
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml._base import BaseModel
 from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy, fit_scaler
+from sentinel.ml._weights import BN_EPSILON, NNWeights
 from sentinel.ml.errors import ModelError, NotFittedError
-
-BN_EPSILON = 1e-3  # Keras BatchNormalization default; the numpy pass must use the same value
-
-
-@dataclass(frozen=True)
-class DenseBN:
-    """One hidden layer: Dense + ReLU, then inference-mode BatchNorm (dropout is identity)."""
-
-    kernel: np.ndarray
-    bias: np.ndarray
-    gamma: np.ndarray
-    beta: np.ndarray
-    moving_mean: np.ndarray
-    moving_var: np.ndarray
-
-
-@dataclass(frozen=True)
-class NNWeights:
-    """Everything a fitted network needs for inference, as plain float32 arrays."""
-
-    hidden: tuple[DenseBN, ...]
-    out_kernel: np.ndarray
-    out_bias: np.ndarray
-
-    def folded(self, mean: np.ndarray, scale: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Fold the scaler and each BatchNorm into the next Dense: ``relu`` chain of matmuls.
-
-        ``BN(h) = a*h + c`` with ``a = gamma/sqrt(var+eps)``, ``c = beta - a*mean`` is affine, so
-        ``BN(h) @ W + b = h @ (a[:, None]*W) + (c @ W + b)``; the scaler folds the same way.
-        Returns ``[(W, b), ...]``: ReLU after every layer but the last.
-        """
-        inv = 1.0 / scale.astype(np.float64)
-        w = self.hidden[0].kernel.astype(np.float64)
-        layers: list[tuple[np.ndarray, np.ndarray]] = []
-        cur_w = inv[:, None] * w
-        cur_b = self.hidden[0].bias.astype(np.float64) - (mean * inv) @ w
-        nxt = [*(layer.kernel for layer in self.hidden[1:]), self.out_kernel]
-        nxt_b = [*(layer.bias for layer in self.hidden[1:]), self.out_bias]
-        for layer, w_next, b_next in zip(self.hidden, nxt, nxt_b, strict=True):
-            layers.append((cur_w, cur_b))
-            a = layer.gamma.astype(np.float64) / np.sqrt(
-                layer.moving_var.astype(np.float64) + BN_EPSILON
-            )
-            c = layer.beta.astype(np.float64) - a * layer.moving_mean.astype(np.float64)
-            w_next = w_next.astype(np.float64)
-            cur_w = a[:, None] * w_next
-            cur_b = c @ w_next + b_next.astype(np.float64)
-        layers.append((cur_w, cur_b))
-        return layers
 
 
 def forward(weights: NNWeights, X_scaled: np.ndarray) -> np.ndarray:
@@ -103,7 +55,7 @@ def split_counts(n: int, validation_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
-class NNRegressor:
+class NNRegressor(BaseModel):
     """Per-symbol feed-forward regressor of the design notes, sklearn-style.
 
     Parameters
@@ -152,21 +104,6 @@ class NNRegressor:
         self.min_samples = min_samples
         self.scale_target = scale_target
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a JSON-able dict (stored in ``nn_metadata.json``)."""
-        return {
-            "hidden_units": list(self.hidden_units),
-            "dropout": list(self.dropout),
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "max_epochs": self.max_epochs,
-            "patience": self.patience,
-            "validation_fraction": self.validation_fraction,
-            "random_state": self.random_state,
-            "min_samples": self.min_samples,
-            "scale_target": self.scale_target,
-        }
-
     def _check_params(self) -> None:
         if len(self.hidden_units) != len(self.dropout) or not self.hidden_units:
             raise ModelError("hidden_units and dropout must be non-empty and of equal length")
@@ -185,6 +122,7 @@ class NNRegressor:
         y_mean, y_std = target_scaler(ya, self.scale_target)
         yf = ((ya - y_mean) / y_std).astype(np.float32)
 
+        # lazy: TensorFlow costs seconds to import; only fitting and the store need it
         from sentinel.ml._keras import build_network, extract_weights
         from sentinel.ml._tf import keras
 
@@ -252,7 +190,7 @@ class NNRegressor:
     def to_keras(self) -> Any:
         """A standard Keras model holding the fitted weights (what the store saves)."""
         self._check_fitted()
-        from sentinel.ml._keras import network_from_weights
+        from sentinel.ml._keras import network_from_weights  # lazy: imports TensorFlow
 
         return network_from_weights(self.weights_, self.dropout)
 
@@ -261,7 +199,7 @@ class NNRegressor:
         cls, model: Any, mean: ArrayLike, scale: ArrayLike, params: dict[str, Any], **info: Any
     ) -> NNRegressor:
         """Rebuild a fitted regressor from a loaded Keras model and scaler parameters."""
-        from sentinel.ml._keras import extract_weights
+        from sentinel.ml._keras import extract_weights  # lazy: imports TensorFlow
 
         p = dict(params)
         p["hidden_units"] = tuple(p.get("hidden_units", (64, 32, 16)))

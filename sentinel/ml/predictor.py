@@ -61,9 +61,10 @@ class Predictor:
     Parameters
     ----------
     store
-        Optional :class:`~sentinel.ml.store.ModelStore`; symbols not in memory are loaded from it
-        on first use. Symbols without a usable model are skipped by :meth:`predict_batch` (the
-        caller falls back to the wavelet score) and reported in ``load_errors``.
+        Optional :class:`~sentinel.ml.model_files.ModelStore`; symbols not in memory are loaded
+        from it on first use. Symbols without a usable model are skipped by
+        :meth:`predict_batch` (the caller falls back to the wavelet score) and reported in
+        ``load_errors``.
     """
 
     def __init__(self, store: Any = None) -> None:

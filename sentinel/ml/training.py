@@ -13,7 +13,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sentinel.db import ModelRecord, Store
+from sentinel.ml.batched import train_many
 from sentinel.ml.dataset import samples_to_arrays
+from sentinel.ml.model_files import ModelStore
+from sentinel.ml.nn import NNRegressor
 from sentinel.ml_features import FEATURE_NAMES
 from sentinel.timeutil import DateLike, to_date
 
@@ -65,9 +68,6 @@ def train_as_of(
     keeps the model fitted on the purged training part and skips the diagnostic (walk-forward
     backtests: half the cost, metrics still honest).
     """
-    from sentinel.ml.batched import train_many
-    from sentinel.ml.nn import NNRegressor
-
     d = to_date(as_of) if as_of is not None else None
     symbols = list(symbols) if symbols is not None else None  # read twice below
     samples = store.get_training_samples(known_by=d, horizon_days=horizon_days)
@@ -109,8 +109,6 @@ def train_as_of(
 
 def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: int = 14) -> None:
     """Write each trained model atomically under ``models_dir`` and its record to the database."""
-    from sentinel.ml.store import ModelStore
-
     ms = ModelStore(models_dir)
     now = datetime.now(UTC)
     for sym, model in report.models.items():

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml.ensemble import EnsembleModel, clone
 from sentinel.ml.errors import ModelError
 
 METRIC_KEYS = ("rmse", "mae", "r2", "ic", "hit_rate")
@@ -104,7 +105,7 @@ def shuffled_split(
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # lazy: scipy costs seconds to import
 
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
@@ -234,8 +235,6 @@ def validate_symbol(
 
     ``model`` is an unfitted template (default :class:`EnsembleModel`); it is cloned per fit.
     """
-    from sentinel.ml.ensemble import EnsembleModel, clone
-
     template = model if model is not None else EnsembleModel()
     Xa, ya = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     split = purged_split(dates, horizon_days, val_fraction=val_fraction, embargo_days=embargo_days)

@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml._base import BaseModel
 from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy, fit_scaler
 from sentinel.ml.errors import NotFittedError
 
 
-class XGBRegressorModel:
+class XGBRegressorModel(BaseModel):
     """Gradient-boosted trees (150 x depth 4, lr 0.05, subsample/colsample 0.8), sklearn-style.
 
     The inputs are standardised like the network's although trees do not need it: one contract
@@ -41,19 +42,6 @@ class XGBRegressorModel:
         self.n_jobs = n_jobs
         self.min_samples = min_samples
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a JSON-able dict (stored in ``xgb_metadata.json``)."""
-        return {
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "random_state": self.random_state,
-            "n_jobs": self.n_jobs,
-            "min_samples": self.min_samples,
-        }
-
     def _booster_params(self) -> dict[str, Any]:
         return {
             "objective": "reg:squarederror",
@@ -69,7 +57,7 @@ class XGBRegressorModel:
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> XGBRegressorModel:
         """Fit the booster on standardised ``X`` (scaler fitted on these rows only)."""
-        import xgboost as xgb
+        import xgboost as xgb  # lazy: keeps `import sentinel.ml.models` light
 
         Xa, ya = check_Xy(X, y, min_samples=self.min_samples)
         mean, scale = fit_scaler(Xa)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sentinel.ml.store import ModelStore
+from sentinel.ml.model_files import ModelStore
 from sentinel.retrain import RetrainBusyError, RetrainManager
 from tests.api.conftest import AUTH, FAST
 

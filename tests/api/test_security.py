@@ -99,8 +99,8 @@ def test_static_files_cannot_escape_their_folder(client):
 def test_serve_binds_loopback_by_default():
     import inspect
 
+    from cli.main import serve as serve_cmd
     from sentinel.api.main import _is_loopback, serve
-    from sentinel.cli.main import serve as serve_cmd
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
     assert inspect.signature(serve_cmd).parameters["host"].default == "127.0.0.1"

@@ -53,7 +53,7 @@ def server(tmp_path, demo_store):
         "SENTINEL_DATA_DIR": str(tmp_path / "data"),
     }  # fmt: skip
     url = demo_store.engine.url.render_as_string(hide_password=False)
-    cmd = [sys.executable, "-m", "sentinel", "--db", url, "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "cli", "--db", url, "serve", "--port", str(port),
            "--no-scheduler"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

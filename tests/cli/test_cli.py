@@ -9,7 +9,7 @@ import sys
 def _run(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {"SENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "sentinel", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )  # fmt: skip
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
@@ -43,7 +45,7 @@ def test_cached_reads_equal_sql_reads(pair, demo_universe, end):
 
 def test_cache_keeps_the_guard_and_is_dropped_on_write(pair):
     _, cached = pair
-    view = cached.view("2016-01-04")
+    view = cached.view(date(2016, 1, 4))
     assert view._cache is cached._cache
     with pytest.raises(LookAheadError):
         view.get_close_panel(days=5, end_date="2016-01-05")

@@ -77,7 +77,7 @@ def test_reads_as_of_t_ignore_the_future(base_db, tmp_path, offset, mode, seed):
 def test_a_read_past_the_simulation_date_always_raises(base_db, sim, ask):
     store = Store(f"sqlite:///{base_db}")
     t, r = START + timedelta(days=sim), START + timedelta(days=ask)
-    store.set_simulation_date(t)
+    store = store.view(t)
     reads = [
         lambda: store.get_prices("DAA", days=5, end_date=r),
         lambda: store.get_price_panel(days=5, end_date=r),

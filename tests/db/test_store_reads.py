@@ -50,14 +50,14 @@ def test_get_prices_start_date_and_unknown_symbol(loaded, demo_universe):
 
 def test_simulation_view_bounds_and_raises(loaded, demo_universe):
     sym = _sym(demo_universe)
-    loaded.set_simulation_date("2016-03-01")
+    loaded = loaded.view(date(2016, 3, 1))
     assert loaded.get_prices(sym).index.max() == pd.Timestamp("2016-03-01")
     with pytest.raises(LookAheadError) as exc:
         loaded.get_prices(sym, days=5, end_date="2016-03-02")
     msg = str(exc.value)
     assert "prices" in msg and sym in msg and "2016-03-01" in msg and "2016-03-02" in msg
     assert exc.value.simulation_date == date(2016, 3, 1)
-    loaded.set_simulation_date(None)
+    loaded = loaded.view(None)
     assert loaded.get_prices(sym, days=1, end_date="2016-03-02").index[0] == pd.Timestamp(
         "2016-03-02"
     )
@@ -76,14 +76,14 @@ def test_price_panel_counts_market_days(loaded, demo_universe):
     )
     wide = loaded.get_close_panel(days=5, end_date="2016-06-15")
     assert wide.shape[0] == 5 and wide.index.max() == pd.Timestamp("2016-06-15")
-    loaded.set_simulation_date("2016-06-15")
+    loaded = loaded.view(date(2016, 6, 15))
     with pytest.raises(LookAheadError, match="prices"):
         loaded.get_price_panel(days=5, end_date="2016-06-16")
     assert loaded.get_price_panel(days=3)["date"].max() == pd.Timestamp("2016-06-15")
 
 
 def test_trading_days_are_bounded(loaded):
-    loaded.set_simulation_date("2015-01-09")
+    loaded = loaded.view(date(2015, 1, 9))
     days = loaded.trading_days()
     assert days[0] == date(2015, 1, 1) and days[-1] == date(2015, 1, 9)
     with pytest.raises(LookAheadError):
@@ -104,7 +104,7 @@ def test_universe_as_of_follows_listing_dates(loaded, demo_universe):
     sector = secs.sector.iloc[0]
     in_sector = loaded.universe_symbols("2017-12-01", sector=sector)
     assert in_sector and all(loaded.get_security(s).sector == sector for s in in_sector)
-    loaded.set_simulation_date("2016-01-04")
+    loaded = loaded.view(date(2016, 1, 4))
     with pytest.raises(LookAheadError, match="securities"):
         loaded.universe("2016-01-05")
     with pytest.raises(NotFoundError):
@@ -132,7 +132,7 @@ def test_scores_as_of_calculated_at(any_store):
     )
     many = any_store.get_scores(["AAA", "BBB", "CCC"], as_of_date="2016-01-04")
     assert set(many) == {"AAA", "BBB"} and many["AAA"].score == pytest.approx(0.4)
-    any_store.set_simulation_date("2016-01-05")
+    any_store = any_store.view(date(2016, 1, 5))
     assert any_store.get_score("AAA").score == pytest.approx(0.5)
     with pytest.raises(LookAheadError, match="wavelet_scores"):
         any_store.get_score("AAA", as_of_date="2016-01-06")
@@ -154,7 +154,7 @@ def test_ml_prediction_as_of(any_store):
     )
     assert any_store.get_ml_prediction_as_of("AAA", "2016-01-01") is None
     assert len(any_store.get_ml_predictions("AAA", end="2016-01-05")) == 2
-    any_store.set_simulation_date("2016-01-05")
+    any_store = any_store.view(date(2016, 1, 5))
     with pytest.raises(LookAheadError, match="ml_predictions"):
         any_store.get_ml_prediction_as_of("AAA", end_of_day_ts("2016-01-06"))
 
@@ -167,7 +167,7 @@ def test_regime_states_idempotent_and_as_of(any_store):
     r = any_store.get_regime_state("AAA", "2016-01-05")
     assert (r.regime, r.regime_name, r.confidence) == (0, "bear", pytest.approx(0.7))
     assert any_store.existing_regime_dates("AAA") == {date(2016, 1, 4), date(2016, 1, 6)}
-    any_store.set_simulation_date("2016-01-05")
+    any_store = any_store.view(date(2016, 1, 5))
     assert any_store.get_regime_state("AAA").regime_name == "bear"
     with pytest.raises(LookAheadError, match="regime_states"):
         any_store.get_regime_state("AAA", "2016-01-06")
@@ -185,7 +185,7 @@ def test_training_samples_known_by(any_store):
     known = any_store.get_training_samples("AAA", known_by="2016-01-22")
     assert list(known["date"].dt.day) == [1, 8]
     assert known["features"].iloc[1] == [8.0] * 20
-    any_store.set_simulation_date("2016-01-20")
+    any_store = any_store.view(date(2016, 1, 20))
     assert len(any_store.get_training_samples("AAA")) == 1
     with pytest.raises(LookAheadError, match="training_samples"):
         any_store.get_training_samples("AAA", known_by="2016-02-01")
@@ -201,7 +201,7 @@ def test_benchmark_and_sentiment_reads(loaded):
     )  # fmt: skip
     assert loaded.get_sentiment("AAA").tolist() == [0.5]
     assert loaded.get_sentiment("AAA", end_date="2016-01-03").empty
-    loaded.set_simulation_date("2016-01-03")
+    loaded = loaded.view(date(2016, 1, 3))
     assert loaded.get_sentiment("AAA").empty
     with pytest.raises(LookAheadError, match="benchmark_prices"):
         loaded.get_benchmark(end_date="2016-01-04")

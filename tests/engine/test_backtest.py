@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.backtest import LOOKAHEAD_WARNING, run_backtest
+from engine.backtest import run_backtest
 from engine.config import RunConfig
+from engine.session import LOOKAHEAD_WARNING
 from sentinel.db import Store
 from tests.conftest import make_demo_db
 

@@ -73,12 +73,16 @@ def test_shipped_configs_are_valid():
 
 
 def test_settings_fill_the_ml_keys_a_config_leaves_out(store):
-    from engine.backtest import with_settings
+    from engine.session import resolve_config, run_settings
 
     store.set_settings({"ml_wavelet_blend_ratio": 0.7, "ml_min_samples_per_symbol": 40})
+    settings = run_settings(store)
     base = {"start": "2019-01-01", "end": "2020-01-01"}
-    eff = with_settings(RunConfig.model_validate({**base, "ml": {"mode": "off"}}), store)
+    off = RunConfig.model_validate({**base, "ml": {"mode": "off"}})
+    assert off.ml.blend_ratio is None  # unset: the settings decide, in one place
+    eff = resolve_config(off, settings)
     assert (eff.ml.blend_ratio, eff.ml.min_samples, eff.ml.mode) == (0.7, 40, "off")
+    assert resolve_config(eff, settings) == eff  # idempotent
     own = RunConfig.model_validate({**base, "ml": {"blend_ratio": 0.2}})
-    assert with_settings(own, store).ml.blend_ratio == 0.2
-    assert with_settings(own, store).ml.min_samples == 40
+    assert resolve_config(own, settings).ml.blend_ratio == 0.2
+    assert resolve_config(own, settings).ml.min_samples == 40

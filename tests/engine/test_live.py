@@ -103,6 +103,22 @@ def test_processed_days_are_not_processed_again(demo_db, tmp_path):
     assert _orders(store, "paper") == before
 
 
+#: ``sentinel`` with a paper broker that waits 0.3 s after each order, so a kill lands mid-day.
+SLOW_BROKER = """
+import sys, time
+import engine.live as live
+submit = live.PaperBroker.submit
+def slow(self, orders):
+    for o in orders:
+        submit(self, [o])
+        time.sleep(0.3)
+live.PaperBroker.submit = slow
+from cli.main import main
+sys.argv = ["sentinel", *sys.argv[1:]]
+main()
+"""
+
+
 def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
     cfg_path = tmp_path / "paper.yaml"
     cfg_path.write_text(yaml.safe_dump(CFG))
@@ -110,9 +126,10 @@ def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
     LiveRunner(load_config(cfg_path), clean, replay=True).run_due()
     victim = _copy(demo_db, tmp_path, "victim.db")
     url = str(victim.engine.url)
-    env = {**os.environ, "SENTINEL_LIVE_TEST_PAUSE": "0.3", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "sentinel", "--db", url, "live", str(cfg_path), "--replay"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["--db", url, "live", str(cfg_path), "--replay"]
+    slow = [sys.executable, "-c", SLOW_BROKER, *args]  # the test's pause lives here, not in live
+    proc = subprocess.Popen(slow, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and victim.count("live_orders") < 2:
         time.sleep(0.05)
@@ -123,7 +140,7 @@ def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
     first_day = victim.live_orders("paper")[0].decided_on
     acct = victim.get_live_account("paper")
     assert acct is not None and acct.last_day < first_day  # the rebalance day was not committed
-    env.pop("SENTINEL_LIVE_TEST_PAUSE")
+    cmd = [sys.executable, "-m", "cli", *args]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     assert _orders(victim, "paper") == _orders(clean, "paper")
     ids = [o.order_id for o in victim.live_orders("paper")]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+
 import numpy as np
 import pytest
 
 from sentinel.ml.errors import ModelError, NotFittedError
-from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+from sentinel.ml.models import BaseModel, EnsembleModel, NNRegressor, XGBRegressorModel
 from tests.ml.conftest import FAST_NN
 
 
@@ -83,3 +86,32 @@ def test_predict_rejects_wrong_width_and_nan(factory, data):
     bad[1, 3] = np.nan
     with pytest.raises(ModelError, match="NaN"):
         model.predict(bad)
+
+
+@pytest.mark.parametrize("cls", [NNRegressor, XGBRegressorModel, EnsembleModel])
+def test_get_params_keys_are_the_init_parameters(cls):
+    """Hyperparameters are declared once, in ``__init__``; ``get_params`` reads them back."""
+    names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    model = cls()
+    params = model.get_params()
+    assert list(params) == names
+    assert {n: getattr(model, n) for n in names} == params
+    assert type(model)(**params).get_params() == params  # clone round trip
+
+
+def test_every_model_class_uses_the_shared_get_params():
+    import sentinel.ml.models as models
+
+    classes = [c for c in vars(models).values() if isinstance(c, type) and hasattr(c, "fit")]
+    assert set(classes) == {NNRegressor, XGBRegressorModel, EnsembleModel}
+    assert all(issubclass(c, BaseModel) and "get_params" not in vars(c) for c in classes)
+
+
+def test_get_params_returns_what_init_was_given():
+    nn = NNRegressor(hidden_units=(8, 4), dropout=(0.1, 0.0), max_epochs=3, random_state=7)
+    p = nn.get_params()
+    assert p["hidden_units"] == (8, 4) and p["max_epochs"] == 3 and p["random_state"] == 7
+    json.dumps(p)  # stored in nn_metadata.json
+    json.dumps(XGBRegressorModel(max_depth=2).get_params())
+    ens = EnsembleModel(nn, nn_weight=0.3)
+    assert ens.get_params() == {"nn": nn, "xgb": None, "nn_weight": 0.3}

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 import sentinel.ml.training as training
-from sentinel.ml.backfill import backfill_predictions
+from engine.backfill import backfill_predictions
 from sentinel.ml.dataset import generate_samples
 from sentinel.timeutil import end_of_day_ts
 
-FAST = {"max_epochs": 2, "min_samples": 30, "retrain_days": 30, "blend_ratio": 0.5}
+FAST = {"max_epochs": 2, "min_samples": 30, "retrain": "monthly", "blend_ratio": 0.5}
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_resumable_and_walk_forward_as_of_each_date(setup, monkeypatch):
 
     def spy(view, *, as_of, **kw):
         report = real(view, as_of=as_of, **kw)
-        calls.append((view.simulation_date, as_of, dict(report.samples)))
+        calls.append((view.day, as_of, dict(report.samples)))
         return report
 
     monkeypatch.setattr(training, "train_as_of", spy)

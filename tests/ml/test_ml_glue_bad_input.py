@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.backfill import backfill_predictions
 from sentinel.db import Store
-from sentinel.ml.backfill import backfill_predictions
-from sentinel.ml.dataset import generate_samples
+from sentinel.ml.dataset import FeatureBook, generate_samples
+from sentinel.ml.model_files import ModelStore
 from sentinel.ml.predictor import Predictor
-from sentinel.ml.store import ModelStore
 from sentinel.ml.training import save_models, train_as_of
 from sentinel.planner import Analyzer, RebalanceEngine
 
@@ -76,18 +76,14 @@ def test_constant_labels_fail_alone(trained, tmp_path):
 
 def test_nan_and_inf_features_fall_back_to_wavelet(trained):
     store, syms, root, _ = trained
-    day = store.trading_days()[-1]
-    wavelet = Analyzer(store.view(day)).update_scores(day, syms)
+    view = store.view(store.trading_days()[-1])
+    wavelet = Analyzer().update_scores(view, syms)
     predictor = Predictor(ModelStore(root))
     predictor.load(syms)
-    from sentinel.ml.dataset import FeatureBook
-
-    features = FeatureBook(store, syms).panel_as_of(syms, day)
+    features = FeatureBook(store, syms).panel_as_of(syms, view)
     features.iloc[1, 3] = np.nan
     features.iloc[2, 0] = np.inf
-    out = RebalanceEngine(store).predict_and_blend(
-        day, wavelet, features, predictor, blend_ratio=0.5
-    )
+    out = RebalanceEngine().predict_and_blend(view, wavelet, features, predictor, blend_ratio=0.5)
     assert out.loc[syms[0], "fallback"] is None and np.isfinite(out.loc[syms[0], "ml_score"])
     for s in syms[1:]:
         assert out.loc[s, "fallback"] == "non-finite features"

@@ -88,7 +88,7 @@ def test_incremental_writes_only_recent_samples(demo_store, syms):
     written = generate_samples(demo_store, syms, horizon_days=14, incremental_days=90, book=book)
     inc = _samples(demo_store)
     for sym in syms:
-        last = book.prices(sym).index[-1]
+        last = book.prices(sym, demo_store).index[-1]
         dates = inc.loc[inc["symbol"] == sym, "date"]
         assert len(dates) == written[sym] > 0
         assert (dates >= last - timedelta(days=90 + 14)).all()
@@ -140,3 +140,21 @@ def test_samples_across_a_gap_or_untraded_bars_are_dropped():
     assert len(before) > 0 and len(after) > 0
     # after the gap, samples start only once 252 bars of the feature window lie past it
     assert after.min() >= days[days >= "2016-01-01"][252]
+
+
+def test_feature_book_reads_are_bounded_by_the_view(demo_store, syms):
+    """The book is a cache of whole-history features, not a way around the view's day."""
+    book = FeatureBook(demo_store, syms)
+    d = demo_store.trading_days()[400]
+    view = demo_store.view(d)
+    panel = book.panel_as_of(syms, view)
+    assert list(panel.index) == syms and panel.notna().all().all()
+    assert book.matrix(syms[0], view).index[-1] == pd.Timestamp(d)
+    assert book.prices(syms[0], view).index[-1] == pd.Timestamp(d)
+    assert book.prices(syms[0], demo_store.view(None)).index[-1] > pd.Timestamp(d)
+    with pytest.raises(LookAheadError, match="features"):
+        book.panel_as_of(syms, view, as_of=d + timedelta(days=1))
+    with pytest.raises(ValueError, match="unbounded"):
+        book.panel_as_of(syms, demo_store.view(None))
+    earlier = book.panel_as_of(syms, view, as_of=d - timedelta(days=30))
+    assert not earlier.equals(panel)

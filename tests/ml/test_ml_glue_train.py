@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sentinel.cli._common import state
-from sentinel.cli.ml import app
+from cli._common import state
+from cli.ml import app
 from sentinel.ml.dataset import generate_samples
-from sentinel.ml.store import ModelStore
+from sentinel.ml.model_files import ModelStore
 from sentinel.settings import get_settings
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sentinel.ml.errors import MLError, ModelError
+from sentinel.ml.model_files import ModelStore
 from sentinel.ml.predictor import Predictor
-from sentinel.ml.store import ModelStore
 from tests.ml.conftest import make_data
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -90,7 +91,9 @@ def test_rows_equal_detect_regime_as_of_on_sampled_dates(clean) -> None:
     keys = sorted(table)
     for symbol, day in keys[:: max(1, len(keys) // 8)] + [keys[-1]]:
         with threadpool_limits(limits=1):  # KMeans' OpenMP threads: ~10x slower on 2 cores
-            one = RegimeDetector(store.view(day)).detect_regime_as_of(symbol, day)
+            one = RegimeDetector(store.view(date.fromisoformat(day))).detect_regime_as_of(
+                symbol, day
+            )
         regime, name, conf = table[(symbol, day)]
         assert (one["regime"], one["regime_name"]) == (regime, name), (symbol, day)
         assert one["confidence"] == pytest.approx(conf, abs=1e-9)
@@ -122,7 +125,7 @@ def test_kill_and_resume_gives_the_clean_table(tmp_path, universe, clean, capsys
     assert len(partial) % 20 == 0  # only whole batches are ever committed
     _assert_same(partial, {k: want[k] for k in partial})
 
-    from sentinel.cli.regime import script_main  # the rerun: same entry point, in-process
+    from cli.regime import script_main  # the rerun: same entry point, in-process
 
     capsys.readouterr()
     assert script_main(cmd[2:]) == 0
@@ -241,6 +244,6 @@ def test_store_regime_state_for_date_is_idempotent(store) -> None:
 
 
 def test_script_rejects_bad_options(tmp_path) -> None:
-    from sentinel.cli.regime import script_main
+    from cli.regime import script_main
 
     assert script_main(["--db", f"sqlite:///{tmp_path / 'x.db'}", "--commit-every", "0"]) == 1

@@ -1,4 +1,5 @@
-"""Per-symbol model folders that are safe to load and replaced atomically.
+"""Model files on disk (not the SQL gateway :mod:`sentinel.db.store`): per-symbol folders that
+are safe to load and replaced atomically.
 
 Layout::
 
@@ -30,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from sentinel.ml.ensemble import EnsembleModel
 from sentinel.ml.errors import MLError, ModelLoadError
+from sentinel.ml.nn import NNRegressor
+from sentinel.ml.xgb import XGBRegressorModel
 
 FORMAT_VERSION = 1
 MODEL_FILES = (
@@ -212,15 +216,6 @@ class ModelStore:
             removed.append(entry)
         return removed
 
-    def delete(self, symbol: str) -> None:
-        """Remove a symbol's model and all its versions."""
-        link = self.root / check_symbol(symbol)
-        if link.is_symlink():
-            link.unlink()
-        elif link.is_dir():
-            shutil.rmtree(link)
-        shutil.rmtree(self.root / _VERSIONS / symbol, ignore_errors=True)
-
     # -- reading ----------------------------------------------------------------------------
     def _current(self, symbol: str) -> Path | None:
         link = self.root / symbol
@@ -293,11 +288,7 @@ class ModelStore:
 
     def load(self, symbol: str) -> StoredModel:
         """Load and validate a symbol's ensemble; any problem raises :class:`ModelLoadError`."""
-        import xgboost as xgb_lib
-
-        from sentinel.ml.ensemble import EnsembleModel
-        from sentinel.ml.nn import NNRegressor
-        from sentinel.ml.xgb import XGBRegressorModel
+        import xgboost as xgb_lib  # lazy: seconds to import; read_metadata must stay light
 
         folder, data, metas = self._verified_files(symbol)
         nn_meta, xgb_meta = metas["nn_metadata.json"], metas["xgb_metadata.json"]
@@ -314,7 +305,7 @@ class ModelStore:
                 raise ModelLoadError(folder, f"{name} does not fit {n_feat} features")
             scalers[name] = (mean, scale)
         try:
-            from sentinel.ml._tf import keras
+            from sentinel.ml._tf import keras  # lazy: TensorFlow costs seconds to import
 
             keras_model = keras.models.load_model(
                 folder / "nn_model.keras", safe_mode=True, compile=False

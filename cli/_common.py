@@ -22,6 +22,6 @@ state = CliState()
 
 def open_cli_store():
     """The store named by ``--db`` or ``SENTINEL_DATABASE_URL`` (settings default)."""
-    from sentinel.db import Store
+    from sentinel.db import Store  # lazy: pandas and SQLAlchemy (~1 s; not for --help)
 
     return Store(state.database_url or os.environ.get("SENTINEL_DATABASE_URL") or None)

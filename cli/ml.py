@@ -24,14 +24,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sentinel.cli._common import console, open_cli_store
+from cli._common import console, open_cli_store
+from sentinel.errors import ConfigError
 
 app = typer.Typer(help="Per-symbol ML: samples, training, status, backfill, drift.",
                   no_args_is_help=True)  # fmt: skip
 
 
 def _settings(store: Any) -> Any:
-    from sentinel.settings import effective_settings
+    from sentinel.settings import effective_settings  # lazy: pydantic-settings (start-up time)
 
     return effective_settings(store.get_stored_settings())
 
@@ -41,6 +42,16 @@ def _progress() -> Progress:
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console,
     )  # fmt: skip
+
+
+def _date(text: str | None, option: str = "--start/--end") -> date | None:
+    """An ISO date option (the CLI is where text becomes a ``date``)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
 def _split(symbols: str | None) -> list[str] | None:
@@ -63,7 +74,7 @@ def samples(
     days: Annotated[int, typer.Option(help="Incremental window in days.")] = 90,
 ) -> None:
     """Generate weekly training samples (idempotent: re-running changes nothing)."""
-    from sentinel.ml.dataset import FeatureBook, generate_samples
+    from sentinel.ml.dataset import FeatureBook, generate_samples  # lazy: pandas, scipy, pywt
 
     store = open_cli_store()
     horizon = _settings(store).ml_prediction_horizon_days
@@ -114,6 +125,7 @@ def run_training(
     models_dir: Path | None = None,
 ) -> Any:
     """Train every eligible symbol in one batched pass, save the models, print the summary."""
+    # lazy: sentinel.ml.training pulls TensorFlow and XGBoost
     from sentinel.ml.training import save_models, train_as_of
     from sentinel.settings import get_settings
 
@@ -163,7 +175,7 @@ def train(
 @app.command()
 def status() -> None:
     """The ``/api/ml/status`` JSON: settings, models and their average validation figures."""
-    from sentinel.ml.status import ml_status
+    from sentinel.ml.status import ml_status  # lazy: pandas and SQLAlchemy (start-up time)
 
     console.print_json(json.dumps(ml_status(open_cli_store())))
 
@@ -177,16 +189,19 @@ def backfill(
     end: Annotated[str | None, typer.Option(help="Last date (default: the last bar).")] = None,
     every: Annotated[int, typer.Option(help="Every N-th trading day.")] = 1,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
-    retrain_days: Annotated[int, typer.Option(help="Walk-forward retrain cadence (days).")] = 28,
+    retrain: Annotated[
+        str, typer.Option(help="Walk-forward retrain cadence: weekly|monthly|quarterly|yearly.")
+    ] = "monthly",
     max_epochs: Annotated[int, typer.Option(help="NN epochs bound for walk-forward.")] = 60,
     commit_every: Annotated[int, typer.Option(help="Dates per committed batch.")] = 20,
 ) -> None:
     """Fill ``ml_predictions`` for past dates (resumable: existing rows are skipped)."""
-    from sentinel.errors import ConfigError
-    from sentinel.ml.backfill import backfill_predictions
+    from engine.backfill import backfill_predictions  # lazy: pandas; TensorFlow when training
 
     if model not in ("walk_forward", "current"):
         raise ConfigError(f"--model must be walk_forward or current, not {model!r}")
+    if retrain not in ("weekly", "monthly", "quarterly", "yearly"):
+        raise ConfigError(f"--retrain: weekly, monthly, quarterly or yearly, not {retrain!r}")
     if model == "current":
         console.print(
             "[yellow]warning:[/yellow] --model current uses today's models on past dates: "
@@ -200,8 +215,9 @@ def backfill(
             progress.update(task, completed=i, total=n, description=f"backfill {d}")
 
         rep = backfill_predictions(
-            store, start=start, end=end, every=every, symbols=_split(symbols), mode=model,  # type: ignore[arg-type]
-            retrain_days=retrain_days, max_epochs=max_epochs, commit_every=commit_every,
+            store, start=_date(start), end=_date(end), every=every, symbols=_split(symbols),
+            mode=model, retrain=retrain, max_epochs=max_epochs,  # type: ignore[arg-type]
+            commit_every=commit_every,
             progress=tick,
         )  # fmt: skip
     console.print_json(json.dumps(rep.summary()))
@@ -221,7 +237,7 @@ def drift(
     ] = True,
 ) -> None:
     """Live error and IC of matured predictions, and validation figures (/api/ml/performance)."""
-    from sentinel.ml.drift import drift_report, update_realized_returns
+    from sentinel.ml.drift import drift_report, update_realized_returns  # lazy: pandas
 
     store = open_cli_store()
     horizon = _settings(store).ml_prediction_horizon_days

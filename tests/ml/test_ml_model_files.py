@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sentinel.ml.errors import ModelLoadError
-from sentinel.ml.store import MODEL_FILES, ModelStore, serialize
+from sentinel.ml.model_files import MODEL_FILES, ModelStore, serialize
 from tests.ml.conftest import make_data
 
 
@@ -93,7 +93,7 @@ def test_corrupt_keras_with_matching_checksum_is_still_refused(store):
 
 _WRITER = """
 import sys, pathlib
-from sentinel.ml.store import ModelStore
+from sentinel.ml.model_files import ModelStore
 root, src = sys.argv[1], pathlib.Path(sys.argv[2])
 sets = [{n: (src / str(i) / n).read_bytes() for n in sys.argv[3].split(",")} for i in (0, 1)]
 store = ModelStore(root)

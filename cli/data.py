@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sentinel.cli._common import console, open_cli_store
+from cli._common import console, open_cli_store
+from sentinel.errors import ConfigError
 
 app = typer.Typer(
     help="Import data, build the demo universe, inspect the store.", no_args_is_help=True
@@ -40,8 +41,7 @@ def import_(
     ] = None,
 ) -> None:
     """Validate files and load them in one transaction (all or nothing; re-import is a no-op)."""
-    from sentinel.data.importer import parse_file, write_parsed
-    from sentinel.errors import ConfigError
+    from sentinel.data.importer import parse_file, write_parsed  # lazy: pandas, pyarrow
 
     if kind not in (None, "prices", "benchmark", "sectors", "sentiment"):
         raise ConfigError(f"--kind must be prices, benchmark, sectors or sentiment, not {kind!r}")
@@ -97,7 +97,7 @@ def demo(
     end: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")] = "2023-12-31",
 ) -> None:
     """Generate the synthetic demo universe and load it into the store."""
-    from sentinel.data.demo import generate_demo_universe, install_demo
+    from sentinel.data.demo import generate_demo_universe, install_demo  # lazy: pandas
 
     store = open_cli_store()
     with console.status("generating the demo universe (synthetic data)"):

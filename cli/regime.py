@@ -19,7 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sentinel.cli._common import console, err_console, state
+from cli._common import console, err_console, state
+from sentinel.errors import ConfigError, SentinelError
 
 app = typer.Typer(help="HMM regime states: backfill the history.", no_args_is_help=True)
 
@@ -59,8 +60,8 @@ def backfill(
     ] = 0,
 ) -> None:
     """Fill regime_states for every (symbol, date) with enough history; resumable."""
+    # lazy: sentinel.regime_backfill pulls hmmlearn and scikit-learn; sentinel.db pandas
     from sentinel.db import Store
-    from sentinel.errors import ConfigError
     from sentinel.regime_backfill import BackfillReport, backfill_regime_states
 
     if commit_every < 1 or workers < 1 or verify < 0:
@@ -97,8 +98,6 @@ def backfill(
 
 def script_main(argv: list[str] | None = None) -> int:
     """``scripts/backfill_regime_states.py``: the ``backfill`` command on its own."""
-    from sentinel.errors import SentinelError
-
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     single.command()(backfill)
     try:

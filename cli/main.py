@@ -13,10 +13,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sentinel.cli import data as data_cmd
-from sentinel.cli import ml as ml_cmd
-from sentinel.cli import regime as regime_cmd
-from sentinel.cli._common import err_console, state
+from cli import data as data_cmd
+from cli import ml as ml_cmd
+from cli import regime as regime_cmd
+from cli._common import err_console, state
+from cli.run import run_backtest_command, run_live_command, run_sweep_command
+from sentinel.errors import SentinelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -53,8 +55,6 @@ def backtest(
     ] = None,
 ) -> None:
     """Run a backtest from a YAML config (the demo universe is generated into an empty store)."""
-    from engine.cli import run_backtest_command
-
     run_backtest_command(config, output, state.database_url)
 
 
@@ -68,8 +68,6 @@ def sweep(
     ] = None,
 ) -> None:
     """Run a sweep over the blend ratio or any config key; finished points are kept."""
-    from engine.cli import run_sweep_command
-
     run_sweep_command(config, output, state.database_url)
 
 
@@ -86,8 +84,6 @@ def live(
     ] = False,
 ) -> None:
     """Run the same engine live: sync prices, rebalance when due, paper-trade the orders."""
-    from engine.cli import run_live_command
-
     run_live_command(config, once, replay, state.database_url)
 
 
@@ -105,7 +101,7 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve the REST API, the web UI (/) and the weekly retrain (Sunday 23:00)."""
-    from sentinel.api.main import serve as run_server
+    from sentinel.api.main import serve as run_server  # lazy: FastAPI and uvicorn (~1 s)
 
     run_server(
         host, port, database_url=state.database_url, scheduler=scheduler, log_level=log_level
@@ -114,8 +110,6 @@ def serve(
 
 def main() -> None:
     """Run the CLI, turning errors into one line and a non-zero exit."""
-    from sentinel.errors import SentinelError
-
     try:
         app(standalone_mode=False)
     except SentinelError as exc:
@@ -129,7 +123,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, not a traceback
-        import click
+        import click  # lazy: only this error path needs it
 
         if isinstance(exc, click.ClickException):
             exc.show()

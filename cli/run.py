@@ -1,8 +1,14 @@
-"""CLI bodies for the engine's commands (the Typer wiring lives in ``sentinel.cli``)."""
+"""The bodies of ``sentinel backtest``, ``sweep`` and ``live`` (the Typer wiring is in
+:mod:`cli.main`).
+
+The engine is imported inside each command: ``engine.backtest`` pulls pandas, scikit-learn and
+hmmlearn (seconds), which ``sentinel --help`` and the other commands should not pay for.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -12,14 +18,15 @@ console = Console(highlight=False)
 
 
 def run_backtest_command(config: str, output: str | None, db_url: str | None) -> None:
-    from engine.backtest import open_run_store, run_backtest, summary_lines, with_settings
+    # lazy: engine.backtest pulls pandas, scikit-learn, hmmlearn (start-up time)
+    from engine.backtest import run_backtest, summary_lines
     from engine.config import load_config
+    from engine.session import open_run_store, trading_period
 
     cfg = load_config(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     with console.status("opening the store"):
         store = open_run_store(cfg, url)
-    cfg = with_settings(cfg, store)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=False,
@@ -37,9 +44,7 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
                 progress.update(prep, description="prepared", total=1, completed=1)
             progress.update(days_task, completed=n, description=f"simulating {tick.day}")
 
-        from engine.backtest import _period
-
-        result_days = _period(cfg, store)
+        result_days = trading_period(cfg, store)
         result = run_backtest(cfg, store=store, output=output, on_tick=on_tick, status=status)
     table = Table(title=f"{cfg.name}: {result_days[0]} .. {result_days[-1]}")
     table.add_column("metric")
@@ -55,15 +60,16 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
 
 
 def run_sweep_command(config: str, output: str | None, db_url: str | None) -> None:
-    from engine.backtest import open_run_store, with_settings
+    # lazy: engine.session and engine.sweep_run pull pandas, scikit-learn, hmmlearn (start-up time)
+    from engine.session import open_run_store
     from engine.sweep import load_sweep
-    from engine.sweep_run import POINT_METRICS, run_sweep
+    from engine.sweep_run import run_sweep
+    from engine.sweep_types import POINT_METRICS
 
     sweep = load_sweep(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     with console.status("opening the store"):
         store = open_run_store(sweep.base, url)
-    sweep = sweep.model_copy(update={"base": with_settings(sweep.base, store)})
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,
@@ -115,16 +121,14 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
 
 
 def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) -> None:
-    import time as _time
-
-    from engine.backtest import open_run_store, with_settings
+    # lazy: engine.live and engine.session pull pandas, scikit-learn, hmmlearn (start-up time)
     from engine.config import load_config
     from engine.live import LiveRunner, sync_prices
+    from engine.session import open_run_store
 
     cfg = load_config(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     store = open_run_store(cfg, url)
-    cfg = with_settings(cfg, store)
     with console.status("preparing the planner"):
         runner = LiveRunner(cfg, store, replay=replay)
     account = runner.account
@@ -139,4 +143,4 @@ def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) 
             console.print(f"[{account}] {r.day}: {r.fills} fill(s), {what}, equity {r.equity:,.2f}")
         if once or replay:
             return
-        _time.sleep(cfg.live.poll_seconds)
+        time.sleep(cfg.live.poll_seconds)

@@ -1,0 +1,342 @@
+"""The one composition root: a run config in, everything a simulated or live day needs out.
+
+:func:`build_session` resolves the config against the settings, opens the ML inputs (features
+once, training samples), and builds the universe filter, the planner (or the sweep's replay of
+cached scores), the strategy and the decider the runner calls. Backtests, live mode (replay and
+``--once``), the sweep's score pass and the ML prediction backfill all start here and all drive
+:class:`engine.runner.Runner`; they differ only in the clock, the broker and the feed.
+
+Nothing here sets "now": the runner makes one store view per tick and hands it down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from engine.broker import Broker
+from engine.clock import SimulationClock, Tick
+from engine.config import RunConfig
+from engine.feed import BarFeed
+from engine.portfolio import Portfolio
+from engine.runner import Runner
+from sentinel.data.demo import generate_demo_universe, install_demo
+from sentinel.data.importer import import_files
+from sentinel.db import Store
+from sentinel.errors import ConfigError
+from sentinel.ml.dataset import FeatureBook, generate_samples
+from sentinel.ml.policy import MLPolicy
+from sentinel.planner import Planner
+from sentinel.settings import Settings, effective_settings, get_settings
+from strategies import PlanContext, Strategy
+
+LOOKAHEAD_WARNING = (
+    "ML mode 'current' scores the past with models trained on data up to today: the run "
+    "uses the future (look-ahead) and its results are optimistic by construction."
+)
+
+#: Run-config ML keys that follow the settings (env, then /api/settings) unless the YAML sets them.
+SETTING_KEYS = {
+    "enabled": "ml_enabled",
+    "blend_ratio": "ml_wavelet_blend_ratio",
+    "horizon_days": "ml_prediction_horizon_days",
+    "min_samples": "ml_min_samples_per_symbol",
+}
+
+
+# -- the store and the config --------------------------------------------------------------------
+def open_run_store(cfg: RunConfig, url: str | None = None) -> Store:
+    """The config's store; the demo universe is generated into an empty one."""
+    store = Store(url or cfg.data.url)
+    if store.price_span() is not None:
+        return store
+    if cfg.data.imports:
+        for spec in cfg.data.imports:
+            import_files(store, [Path(spec.path)], kind=spec.kind, skip_bad=spec.skip_bad,
+                         adjust=spec.adjust)  # fmt: skip
+    elif cfg.data.source == "store" and cfg.data.url and not url:
+        raise ConfigError(
+            f"data.url: the store {cfg.data.url} has no prices; import data into it first "
+            "(sentinel --db URL data import FILE...) or list files under data.imports"
+        )
+    else:  # nothing imported: the main job runs on the demo universe
+        install_demo(store, generate_demo_universe(cfg.data.demo_seed, cfg.data.demo_symbols))
+    return store
+
+
+def run_settings(store: Store) -> Settings:
+    """The effective settings for a run: environment, then the ml_* values stored via the API."""
+    return effective_settings(store.get_stored_settings(), get_settings())
+
+
+def resolve_config(cfg: RunConfig, settings: Settings) -> RunConfig:
+    """``cfg`` with the ml keys it leaves unset (None) taken from ``settings``.
+
+    So a blend ratio saved through the API or the web UI is what the next backtest, sweep and live
+    step use, while a config that names its own ratio (a sweep point, say) keeps it. Idempotent.
+    """
+    updates = {
+        f"ml.{k}": getattr(settings, s)
+        for k, s in SETTING_KEYS.items()
+        if getattr(cfg.ml, k) is None
+    }
+    return cfg.with_updates(updates) if updates else cfg
+
+
+def ml_policy(cfg: RunConfig, settings: Settings) -> MLPolicy:
+    """The run's ML policy: the one place a run config and the settings meet."""
+    ml = cfg.ml
+    return MLPolicy.from_settings(
+        settings, enabled=ml.enabled, blend_ratio=ml.blend_ratio, mode=ml.mode,
+        horizon_days=ml.horizon_days, min_samples=ml.min_samples, max_epochs=ml.max_epochs,
+        seed=cfg.seed,
+    )  # fmt: skip
+
+
+def trading_period(cfg: RunConfig, store: Store) -> list[date]:
+    """The store's trading days between the config's start and end (at least two)."""
+    days = [d for d in store.trading_days() if cfg.start <= d <= cfg.end]
+    if len(days) < 2:
+        span = store.price_span()
+        raise ConfigError(
+            f"start/end: no trading days between {cfg.start} and {cfg.end} "
+            f"(the store holds {span[0]} .. {span[1]})"
+            if span
+            else "the store has no prices"
+        )
+    return days
+
+
+def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]:
+    """Symbols tradable on a day: the store's universe that day, narrowed by the config."""
+    u = cfg.universe
+    allowed = set(u.symbols) if u.kind == "list" else None
+    sectors = set(u.sectors) if u.kind == "sector" else None
+    secs = {s.symbol: s for s in store.securities()}
+    if allowed is not None:
+        unknown = sorted(allowed - set(secs))
+        if unknown:
+            raise ConfigError(f"universe.symbols: unknown symbol(s) {', '.join(unknown)}")
+
+    def symbols(d: date) -> list[str]:
+        out = store.universe_symbols(d)
+        if allowed is not None:
+            out = [s for s in out if s in allowed]
+        if sectors is not None:
+            out = [s for s in out if secs[s].sector in sectors]
+        return out
+
+    return symbols
+
+
+def ensure_samples(
+    cfg: RunConfig,
+    store: Store,
+    book: FeatureBook | None = None,
+    status: Callable[[str], None] = lambda msg: None,
+) -> None:
+    """Walk-forward needs training samples; generate them when missing or stale (idempotent)."""
+    if not cfg.ml.walk_forward:
+        return
+    full = store.view(None)
+    span = full.price_span()
+    have = full.get_training_samples(horizon_days=cfg.ml.horizon_days)
+    if span and not have.empty:
+        # samples are final up to (last bar - horizon); newer ones cannot exist yet
+        newest_possible = span[1].toordinal() - cfg.ml.horizon_days - 7
+        if have["date"].max().date().toordinal() >= newest_possible:
+            return
+    status("generating training samples (labels stamped with the day they were known)")
+    generate_samples(full, horizon_days=cfg.ml.horizon_days, book=book)
+
+
+def current_models(models_dir: Path, symbols: Iterable[str] | None = None):
+    """A predictor over the stored models (``ml.mode: current``) and each one's model id."""
+    from sentinel.ml.model_files import ModelStore  # lazy: the model files pull TF and XGBoost
+
+    from sentinel.ml.predictor import Predictor
+
+    predictor = Predictor(ModelStore(models_dir))
+    if symbols is None:
+        predictor.load()
+    else:
+        predictor.load([s for s in symbols if (models_dir / s).exists()
+                        or (models_dir / s).is_symlink()])  # fmt: skip
+    ids = {s: f"current:{(models_dir / s).resolve().name}" for s in predictor.symbols}
+    return predictor, ids
+
+
+# -- what the runner calls -----------------------------------------------------------------------
+class ScorePlanner(Protocol):
+    """The domain planner or the sweep's replay: scores a day through the view it is handed."""
+
+    needs_bars: bool
+
+    def retrain(self, view: Store) -> None: ...
+
+    def history(self, view: Store, symbols: list[str]) -> pd.DataFrame: ...
+
+    def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame: ...
+
+
+class ScoredStrategy:
+    """The runner's decider: scores from the planner, target weights from the strategy.
+
+    Every rebalance day's scores are kept in ``scores_log`` (the run's predictions.csv; the
+    sweep's score cache).
+    """
+
+    def __init__(
+        self,
+        planner: ScorePlanner,
+        strategy: Strategy,
+        universe: Callable[[date], list[str]],
+    ):
+        self.planner = planner
+        self.strategy = strategy
+        self.universe = universe
+        self.scores_log: list[pd.DataFrame] = []
+        self.score_days: list[date] = []  # the day of each scores_log entry (some are empty)
+
+    def retrain(self, view: Store) -> None:
+        self.planner.retrain(view)
+
+    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series:
+        day = view.day
+        symbols = self.universe(day)
+        closes = (
+            view.get_close_panel(symbols, days=self.strategy.history_days, end_date=day)
+            if self.strategy.needs_history
+            else pd.DataFrame()
+        )
+        if self.strategy.uses_scores:
+            bars = self.planner.history(view, symbols) if self.planner.needs_bars else None
+            scores = self.planner.scores(view, bars)
+            self.scores_log.append(scores.assign(date=pd.Timestamp(day)))
+            self.score_days.append(day)
+        else:  # a baseline that ignores scores: skip the wavelet/ML work entirely
+            scores = pd.DataFrame(index=pd.Index(symbols, name="symbol", dtype=object))
+        return self.strategy.target_weights(PlanContext(day, scores, closes, current_weights))
+
+
+class ScoresOnly(Strategy):
+    """Holds nothing and asks for scores: the sweep's score pass and the backfill record them."""
+
+    name = "scores_only"
+
+    def target_weights(self, ctx: PlanContext) -> pd.Series:
+        return pd.Series(dtype="float64")
+
+
+# -- the session ---------------------------------------------------------------------------------
+@dataclass
+class Session:
+    """A resolved run config and the parts built from it; :meth:`runner` wires one run."""
+
+    cfg: RunConfig
+    store: Store
+    universe: Callable[[date], list[str]]
+    planner: ScorePlanner
+    decider: ScoredStrategy
+    warnings: list[str] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.cfg.name}-{self.cfg.config_hash()}"
+
+    def clock(self) -> SimulationClock:
+        """The simulation clock over the run's days (retrains only in walk-forward mode)."""
+        retrain = self.cfg.ml.retrain if self.cfg.ml.walk_forward else None
+        return SimulationClock(self.days, self.cfg.rebalance, retrain)
+
+    def runner(
+        self,
+        *,
+        broker: Broker,
+        portfolio: Portfolio,
+        clock: Iterable[Tick] | None = None,
+        feed: Any | None = None,
+        run_id: str | None = None,
+        on_tick: Callable[[Tick], None] | None = None,
+    ) -> Runner:
+        """The one runner, on this session's store and decider."""
+        return Runner(
+            run_id=run_id or self.run_id, store=self.store,
+            clock=self.clock() if clock is None else clock, broker=broker,
+            feed=feed or BarFeed(self.store, None, self.days[0], self.days[-1]),
+            decider=self.decider, portfolio=portfolio,
+            min_trade_weight=self.cfg.rebalance.min_trade_weight,
+            fractional=self.cfg.costs.fractional, on_tick=on_tick,
+        )  # fmt: skip
+
+
+def build_session(
+    cfg: RunConfig,
+    store: Store,
+    *,
+    planner: ScorePlanner | None = None,
+    strategy: Strategy | None = None,
+    simulate: bool = True,
+    models_dir: Path | None = None,
+    status: Callable[[str], None] = lambda msg: None,
+) -> Session:
+    """Everything one run needs, from its config.
+
+    ``planner`` replaces the ML planner (the sweep replays cached scores); ``strategy`` replaces
+    the config's (the score pass and the backfill record scores only). ``simulate`` checks the
+    period and the universe and preloads the bars (live mode walks its own days).
+    """
+    settings = run_settings(store)
+    cfg = resolve_config(cfg, settings)
+    days: list[date] = []
+    universe = universe_filter(cfg, store)
+    if simulate:
+        store.preload()  # one read of the bars; every later read is served behind the same guard
+        days = trading_period(cfg, store)
+        if not universe(days[0]) and not universe(days[-1]):
+            raise ConfigError(
+                f"universe: no security is in the universe between {days[0]} and {days[-1]} "
+                f"(kind {cfg.universe.kind!r}); check universe.symbols / universe.sectors"
+            )
+    warnings: list[str] = []
+    if cfg.ml.active and cfg.ml.mode == "current":
+        warnings.append(LOOKAHEAD_WARNING)
+    if planner is None:
+        planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status)
+    decider = ScoredStrategy(planner, strategy or cfg.strategy.build(), universe)
+    return Session(cfg, store, universe, planner, decider, warnings, days)
+
+
+def _domain_planner(
+    cfg: RunConfig,
+    store: Store,
+    settings: Settings,
+    universe: Callable[[date], list[str]],
+    warnings: list[str],
+    models_dir: Path | None,
+    status: Callable[[str], None],
+) -> Planner:
+    book = predictor = None
+    model_ids: dict[str, str] = {}
+    if cfg.ml.active:
+        status("computing features (causal, whole history once)")
+        book = FeatureBook(store)  # all symbols: sector strength is relative to the whole store
+        ensure_samples(cfg, store, book, status)
+    if cfg.ml.active and cfg.ml.mode == "current":
+        predictor, model_ids = current_models(models_dir or settings.models_dir,
+                                              cfg.universe.symbols or None)  # fmt: skip
+        if not predictor.symbols:
+            warnings.append("ML mode 'current': no stored models, wavelet scores only")
+            if not predictor.load_errors:  # keep it to name each symbol's load error
+                predictor = None
+    return Planner(
+        ml_policy(cfg, settings), universe=universe, book=book, predictor=predictor,
+        model_ids=model_ids,
+        ml_flags={s.symbol: s.ml_enabled for s in store.securities()},
+    )  # fmt: skip
