@@ -8,6 +8,12 @@ its own chronological early-stopping slice, its own shuffled mini-batches (maske
 count is smaller), per-symbol BatchNorm statistics, dropout, Adam state and step count, and its own
 early stopping (a symbol whose validation loss stopped improving is frozen: no more updates, and
 its best weights are kept). The result per symbol is a normal fitted ``NNRegressor``.
+
+Random streams: every random draw a symbol sees (initial weights, its shuffle each epoch, its
+dropout masks) is a function of the seed, the epoch/step and its own row count only, as if it were
+fitted alone with ``random_state=seed``. So a symbol's network does not depend on which or how many
+other symbols share the stack, nor on its position in it (per-symbol reductions are the same
+arithmetic alone or stacked; only the validation loss is summed over a padded, longer axis).
 """
 
 from __future__ import annotations
@@ -61,8 +67,10 @@ class _Stack:
 
 
 def _glorot(rng: np.random.Generator, s: int, fan_in: int, fan_out: int) -> np.ndarray:
+    """One Glorot-uniform draw repeated for every symbol (see "Random streams" above)."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(s, fan_in, fan_out)).astype(np.float32)
+    w = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+    return np.repeat(w[None], s, axis=0)
 
 
 def _stack(
@@ -148,7 +156,10 @@ class _Trainer:
                 batch_stats.append((mean[:, 0, :], var[:, 0, :]))
             h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * g[:, None, :] + be[:, None, :]
             if mask is not None and self.rates[i] > 0.0:
-                keep = tf.random.stateless_uniform(tf.shape(h), seed=seed + i) >= self.rates[i]
+                # one [1, B, units] draw broadcast over symbols: a symbol's mask is independent
+                # of how many symbols share the stack and of its position in it
+                shape = tf.concat([[1], tf.shape(h)[1:]], axis=0)
+                keep = tf.random.stateless_uniform(shape, seed=seed + i) >= self.rates[i]
                 h = h * tf.cast(keep, h.dtype) / (1.0 - self.rates[i])
         wo, bo = self.params[-2], self.params[-1]
         out = tf.einsum("sbi,sio->sbo", h, wo)[:, :, 0] + bo
@@ -204,15 +215,20 @@ class _Trainer:
         return val
 
 
-def _batches(
-    rng: np.random.Generator, n_tr: np.ndarray, batch: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-symbol shuffled mini-batch indices ``[steps, S, B]`` and their masks."""
+def _batches(seed: int, epoch: int, n_tr: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-symbol shuffled mini-batch indices ``[steps, S, B]`` and their masks.
+
+    A symbol's permutation depends only on ``(seed, epoch, its row count)``, never on the other
+    symbols of the stack (see "Random streams" above).
+    """
     steps = int(math.ceil(n_tr.max() / batch))
     idx = np.zeros((len(n_tr), steps * batch), np.int32)
     mask = np.zeros((len(n_tr), steps * batch), np.float32)
-    for s, n in enumerate(n_tr):
-        idx[s, :n] = rng.permutation(int(n))
+    perms: dict[int, np.ndarray] = {}
+    for s, n in enumerate(int(v) for v in n_tr):
+        if n not in perms:
+            perms[n] = np.random.default_rng([seed, epoch]).permutation(n)
+        idx[s, :n] = perms[n]
         mask[s, :n] = 1.0
     shape = (len(n_tr), steps, batch)
     return idx.reshape(shape).transpose(1, 0, 2).copy(), mask.reshape(shape).transpose(1, 0, 2)
@@ -233,7 +249,8 @@ def fit_nn_batched(
     params
         An unfitted :class:`NNRegressor` giving the hyperparameters for all symbols.
     seed
-        Overrides ``params.random_state``; the whole batch is deterministic for a seed.
+        Overrides ``params.random_state``. A symbol's network depends only on its own data, the
+        hyperparameters and this seed, not on the other datasets in the call.
 
     Returns
     -------
@@ -265,12 +282,11 @@ def fit_nn_batched(
     st = _stack(clean, params.validation_fraction, params.scale_target)
     tr = _Trainer(len(good), int(n_feat or 0), params, seed)
     tf = tr.tf
-    rng = np.random.default_rng(seed + 1)
     x_tr, y_tr = tf.constant(st.x_tr), tf.constant(st.y_tr)
     x_va, y_va, m_va = tf.constant(st.x_va), tf.constant(st.y_va), tf.constant(st.m_va)
     n_epochs = np.zeros(len(good), np.int64)
     for epoch in range(1, params.max_epochs + 1):
-        idx, mask = _batches(rng, st.n_tr, params.batch_size)
+        idx, mask = _batches(seed, epoch, st.n_tr, params.batch_size)
         live = ~tr.frozen.numpy()
         n_epochs[live] = epoch
         tr.epoch_fn(
