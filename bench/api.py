@@ -48,7 +48,7 @@ def _records(store, n: int) -> None:
 
     now = datetime.now(UTC)
     for i in range(n):
-        store.upsert_model_record(
+        store.records.upsert_model_record(
             ModelRecord(
                 symbol=f"S{i:03d}", trained_at=now, training_samples=300 + i,
                 train_end=date(2024, 1, 1), version=f"v{i}",

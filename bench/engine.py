@@ -209,8 +209,8 @@ def engine_ref() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'ref.db'}")
         import_files(store, [path], skip_bad=True)
-        store.preload()
-        seen = store.get_close_panel(symbols, end_date=end)
+        store.db.preload()
+        seen = store.market.get_close_panel(symbols, end_date=end)
         assert seen.index.equals(close.index) and np.array_equal(seen.to_numpy(), close.to_numpy())
         out: dict[str, Any] = {}
         run_backtest(cfg, store=store, save=False)  # warm-up (imports vectorbt for metrics)
@@ -283,7 +283,7 @@ def walk_forward_100() -> list[Result]:
         # only the 100 symbols: features and samples are computed for what the store holds
         import_files(store, [_subset_file(path, symbols, Path(tmp) / "p.csv.gz")], skip_bad=True)
         import_files(store, [bench], kind="benchmark", skip_bad=True)
-        span = store.price_span()
+        span = store.market.price_span()
         assert span is not None
         cfg = RunConfig.model_validate({
             "name": "walk_forward_100", "start": span[0], "end": span[1],

@@ -43,10 +43,10 @@ def ml_train() -> list[Result]:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = _real_store(tmp)
-        symbols = store.universe_symbols(store.price_span()[1])  # type: ignore[index]
+        symbols = store.market.universe_symbols(store.market.price_span()[1])  # type: ignore[index]
         pool = symbols[: N_TRAIN + 10]  # a few lack history (BHF, CSRA): keep 100 trainable
         t_samples = timed(lambda: generate_samples(store, pool, horizon_days=14))
-        samples = store.get_training_samples(horizon_days=14)
+        samples = store.signals.get_training_samples(horizon_days=14)
         counts = samples.groupby("symbol").size()
         syms = list(counts[counts >= 100].index[:N_TRAIN])
         train_as_of(store, symbols=syms[:2], max_epochs=1, validate=False)  # import + trace

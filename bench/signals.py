@@ -168,10 +168,10 @@ def regime_backfill() -> list[Result]:
         report = backfill_regime_states(stores[0], workers=2)
         two = time.perf_counter() - t
         one = timed(lambda: backfill_regime_states(stores[1], workers=1))
-        rows = stores[0].count("regime_states")
+        rows = stores[0].db.count("regime_states")
         # Reference: the one-date API, one call per date of one symbol (models cached per month).
-        detector = RegimeDetector(stores[1])
-        days = [d.isoformat() for d in sorted(stores[1].existing_regime_dates(symbols[0]))]
+        detector = RegimeDetector(stores[1].market)
+        days = [d.isoformat() for d in sorted(stores[1].signals.existing_regime_dates(symbols[0]))]
         with threadpool_limits(limits=1):
             naive = timed(lambda: [detector.detect_regime_as_of(symbols[0], d) for d in days])
         for store in stores:

@@ -44,7 +44,7 @@ def _import(name: str, target: float | None) -> list[Result]:
         ref = timed(lambda: _bare_import(path, Path(tmp) / "bare.db"))
         store = _fresh_store(tmp)
         secs = timed(lambda: import_files(store, [path], skip_bad=True))
-        rows = store.count("prices")
+        rows = store.db.count("prices")
     return [
         Result(f"import {name}", "seconds (--skip-bad)", secs, "s", target, ref,
                f"{rows:,} rows stored; reference: bare pandas read + one SQLite bulk insert"),
@@ -73,8 +73,8 @@ def reads() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         store = _fresh_store(tmp)
         import_files(store, [path], skip_bad=True)
-        days = store.trading_days()[300:]
-        symbols = store.universe_symbols(days[-1])
+        days = store.market.trading_days()[300:]
+        symbols = store.market.universe_symbols(days[-1])
         sym_idx = rng.integers(0, len(symbols), 400)
         day_idx = rng.integers(0, len(days), 400)
         picks = [(symbols[i], days[j]) for i, j in zip(sym_idx, day_idx, strict=True)]
@@ -82,7 +82,7 @@ def reads() -> list[Result]:
 
         def one_read():
             sym, end = next(it)
-            return store.get_prices(sym, days=250, end_date=end)
+            return store.market.get_prices(sym, days=250, end_date=end)
 
         one = median_time(one_read, repeat=300, warmup=20)
         con = sqlite3.connect(Path(tmp) / "bench.db")
@@ -96,7 +96,9 @@ def reads() -> list[Result]:
             repeat=300, warmup=20,
         )  # fmt: skip
         ends = iter([days[int(k)] for k in rng.integers(0, len(days), 40)])
-        panel = median_time(lambda: store.get_price_panel(days=250, end_date=next(ends)), 15, 2)
+        panel = median_time(
+            lambda: store.market.get_price_panel(days=250, end_date=next(ends)), 15, 2
+        )
         ends2 = iter([days[int(k)] for k in rng.integers(0, len(days), 40)])
 
         def bare_panel():

@@ -23,5 +23,7 @@ state = CliState()
 def open_cli_store():
     """The store named by ``--db`` or ``SENTINEL_DATABASE_URL`` (settings default)."""
     from sentinel.db import Store  # lazy: pandas and SQLAlchemy (~1 s; not for --help)
+    from sentinel.settings import get_settings
 
-    return Store(state.database_url or os.environ.get("SENTINEL_DATABASE_URL") or None)
+    url = state.database_url or os.environ.get("SENTINEL_DATABASE_URL")
+    return Store(url or get_settings().database_url)

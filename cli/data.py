@@ -117,7 +117,7 @@ def info() -> None:
 
 def print_summary(store) -> None:
     """A table of what the store holds: the summary the main job prints before a run."""
-    span = store.price_span()
+    span = store.market.price_span()
     table = Table(title=f"store: {store.engine.url.render_as_string(hide_password=True)}")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -126,11 +126,11 @@ def print_summary(store) -> None:
         "securities", "prices", "benchmark_prices", "sentiment", "wavelet_scores",
         "regime_states", "training_samples", "model_records", "ml_predictions", "backtest_runs",
     ):  # fmt: skip
-        table.add_row(t, f"{store.count(t):,}")
-    table.add_row("benchmarks", ", ".join(store.benchmark_symbols()) or "-")
+        table.add_row(t, f"{store.db.count(t):,}")
+    table.add_row("benchmarks", ", ".join(store.market.benchmark_symbols()) or "-")
     if span:
         sectors: dict[str, int] = {}
-        for s in store.universe(span[1]):
+        for s in store.market.universe(span[1]):
             sectors[s.sector or "(none)"] = sectors.get(s.sector or "(none)", 0) + 1
         table.add_row(f"universe on {span[1]}", str(sum(sectors.values())))
         for name, n in sorted(sectors.items()):

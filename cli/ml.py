@@ -34,7 +34,7 @@ app = typer.Typer(help="Per-symbol ML: samples, training, status, backfill, drif
 def _settings(store: Any) -> Any:
     from sentinel.settings import effective_settings  # lazy: pydantic-settings (start-up time)
 
-    return effective_settings(store.get_stored_settings())
+    return effective_settings(store.records.get_stored_settings())
 
 
 def _progress() -> Progress:
@@ -79,7 +79,7 @@ def samples(
     store = open_cli_store()
     horizon = _settings(store).ml_prediction_horizon_days
     wanted = _split(symbols)
-    before = store.count("training_samples")
+    before = store.db.count("training_samples")
     with _progress() as progress:
         t_feat = progress.add_task("features (causal, whole history once)", total=None)
         book = FeatureBook(
@@ -91,7 +91,7 @@ def samples(
             incremental_days=days if incremental else None,
             progress=lambda i, n: progress.update(t_samp, completed=i, total=n),
         )  # fmt: skip
-    after = store.count("training_samples")
+    after = store.db.count("training_samples")
     mode = f"incremental ({days} days)" if incremental else "full"
     console.print(
         f"{mode}: {sum(written.values()):,} samples written for {len(written)} symbols "

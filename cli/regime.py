@@ -63,10 +63,11 @@ def backfill(
     # lazy: sentinel.regime_backfill pulls hmmlearn and scikit-learn; sentinel.db pandas
     from sentinel.db import Store
     from sentinel.regime_backfill import BackfillReport, backfill_regime_states
+    from sentinel.settings import get_settings
 
     if commit_every < 1 or workers < 1 or verify < 0:
         raise ConfigError("--commit-every and --workers must be >= 1, --verify >= 0")
-    store = Store(db or state.database_url or None)
+    store = Store(db or state.database_url or get_settings().database_url)
     with Progress(
         TextColumn("regime backfill"),
         BarColumn(),

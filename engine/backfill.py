@@ -110,7 +110,7 @@ class _Recorder(ScoredStrategy):
         return pd.Series(dtype="float64")
 
     def flush(self) -> None:
-        self.report.rows_written += self.store.upsert_ml_predictions(self.buffer)
+        self.report.rows_written += self.store.signals.upsert_ml_predictions(self.buffer)
         self.buffer, self.pending = [], 0
 
 
@@ -152,15 +152,15 @@ def backfill_predictions(
         raise ValueError(f"mode must be 'walk_forward' or 'current', not {mode!r}")
     report = BackfillReport(mode)
     full = store.view(None)
-    span = full.price_span()
+    span = full.market.price_span()
     if span is None:
         return report
-    days = full.trading_days(start, end)[:: max(1, int(every))]
-    secs = {s.symbol: s for s in full.securities()}
+    days = full.market.trading_days(start, end)[:: max(1, int(every))]
+    secs = {s.symbol: s for s in full.market.securities()}
     wanted = sorted(secs) if symbols is None else sorted(set(symbols) & set(secs))
     if not days or not wanted:
         return report
-    existing = {s: full.existing_prediction_keys(s) for s in wanted}
+    existing = {s: full.signals.existing_prediction_keys(s) for s in wanted}
     todo = {
         d for d in days if any(d not in existing[s] for s in wanted if _in_universe(secs[s], d))
     }
@@ -170,7 +170,7 @@ def backfill_predictions(
         return report
 
     cfg = RunConfig.model_validate({
-        "name": "backfill", "start": days[0], "end": full.trading_days(start, end)[-1],
+        "name": "backfill", "start": days[0], "end": full.market.trading_days(start, end)[-1],
         "universe": {"kind": "list", "symbols": wanted} if symbols is not None else {},
         "rebalance": {"every": "days", "n_days": max(1, int(every))},
         "ml": {"enabled": ml_enabled, "blend_ratio": blend_ratio, "mode": mode,

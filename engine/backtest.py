@@ -85,10 +85,10 @@ def run_backtest(
     equity = portfolio.equity_frame()
     trades = portfolio.trades_frame()
     weights = portfolio.weights_frame()
-    bench_sym = cfg.benchmark or store.market_symbol()
+    bench_sym = cfg.benchmark or store.market.market_symbol()
     bench = None
     if bench_sym:
-        b = store.get_benchmark(bench_sym, start_date=days[0], end_date=days[-1])
+        b = store.market.get_benchmark(bench_sym, start_date=days[0], end_date=days[-1])
         bench = b["close"] if not b.empty else None
         if bench is None:
             warnings.append(f"benchmark {bench_sym!r} has no data in the run's period")
@@ -114,7 +114,7 @@ def run_backtest(
             predictions.to_csv(path, index=False)
             result.outputs["predictions"] = path
     if save:
-        result.db_id = store.save_backtest_run(
+        result.db_id = store.records.save_backtest_run(
             BacktestRun(
                 name=cfg.name, config_hash=cfg.config_hash(), created_at=datetime.now(UTC),
                 sweep_id=sweep_id, config=cfg.model_dump(mode="json"),

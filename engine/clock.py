@@ -14,15 +14,15 @@ WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 
 
 
 class EventType(StrEnum):
-    MARKET_OPEN = "market_open"
-    MARKET_CLOSE = "market_close"
+    """What happens on a day beyond the open's fills and the close's mark (which every tick has)."""
+
     RETRAIN = "retrain"
     REBALANCE = "rebalance"
 
 
 @dataclass(frozen=True)
 class Tick:
-    """One trading day and what happens on it, in order."""
+    """One trading day and its events, in order (none on a plain day: fill at the open, mark)."""
 
     day: date
     events: tuple[EventType, ...]
@@ -100,16 +100,12 @@ class SimulationClock:
     def rebalance_dates(self) -> list[date]:
         return sorted(self._rebalance)
 
-    @property
-    def retrain_dates(self) -> list[date]:
-        return sorted(self._retrain)
-
     def __len__(self) -> int:
         return len(self.days)
 
     def __iter__(self) -> Iterator[Tick]:
         for d in self.days:
-            events = [EventType.MARKET_OPEN, EventType.MARKET_CLOSE]
+            events = []
             if d in self._retrain:
                 events.append(EventType.RETRAIN)
             if d in self._rebalance:

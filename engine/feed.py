@@ -1,8 +1,8 @@
 """The exchange's tape: the bars the broker fills at and the portfolio is marked with.
 
 It is loaded once for the whole run (from the store's preloaded arrays) and hands out one day's
-bars at a time, only for the day the clock is on: asking for another day raises
-:class:`~sentinel.errors.LookAheadError`. Strategies never see it; they read the bounded store.
+bars at a time, moving only forward with the clock (:meth:`BarFeed.advance`). Strategies never see
+it; they read the view the runner hands them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from sentinel.db import Store
-from sentinel.errors import LookAheadError
 
 
 class DayBars:
@@ -74,7 +73,7 @@ class Closes:
 
 class BarFeed:
     def __init__(self, store: Store, symbols: Iterable[str] | None, start: date, end: date):
-        cache = store.preload()
+        cache = store.db.preload()
         wanted = cache.symbols if symbols is None else [s for s in symbols if s in cache.col]
         cols = np.array([cache.col[s] for s in wanted], dtype=np.int64)
         rows = cache.rows(end, start, None)
@@ -97,10 +96,4 @@ class BarFeed:
         if self.current is not None and day < self.current:
             raise ValueError(f"the feed only moves forward: {day} after {self.current}")
         self.current = day
-        return self._bars(day)
-
-    def bars(self, day: date) -> DayBars:
-        """The bars of the current day; any other day is refused."""
-        if self.current is None or day != self.current:
-            raise LookAheadError("bar feed", None, self.current or day, day)
         return self._bars(day)

@@ -42,7 +42,7 @@ class LiveFeed:
         self.store = store
 
     def advance(self, day: date) -> DayBars:
-        panel = self.store.get_price_panel(start_date=day, end_date=day)
+        panel = self.store.market.get_price_panel(start_date=day, end_date=day)
         return DayBars.from_frame(panel.set_index("symbol")[["open", "close"]])
 
 
@@ -57,7 +57,7 @@ class PaperBroker(SimulatedBroker):
         # crashed are re-derived by the rebalance (same ids) and fill tomorrow.
         self.pending = [
             Order(o.order_id, o.symbol, o.quantity, o.decided_on)
-            for o in store.live_orders(account, status="pending")
+            for o in store.records.live_orders(account, status="pending")
             if o.decided_on < day
         ]
         self.fills: list[Fill] = []
@@ -67,7 +67,7 @@ class PaperBroker(SimulatedBroker):
         for o in orders:
             row = LiveOrder(order_id=o.order_id, account=self.account, symbol=o.symbol,
                             quantity=o.quantity, decided_on=o.decided_on)  # fmt: skip
-            if self.store.send_live_order(row):
+            if self.store.records.send_live_order(row):
                 self.sent.append(o.order_id)
 
     def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
@@ -80,7 +80,7 @@ class PaperBroker(SimulatedBroker):
         qty = portfolio.positions.get(symbol, 0.0)
         fill = super().settle(day, symbol, portfolio, order_id)
         if fill is not None:
-            self.store.send_live_order(LiveOrder(
+            self.store.records.send_live_order(LiveOrder(
                 order_id=order_id, account=self.account, symbol=symbol, quantity=-qty,
                 decided_on=day, note="delisted: settled at the last price",
             ))  # fmt: skip
@@ -104,7 +104,9 @@ class LiveClock:
 
     def known_days(self) -> list[date]:
         end = self.cfg.end if self.replay else self.today
-        return [d for d in self.store.view(None).trading_days() if self.cfg.start <= d <= end]
+        return [
+            d for d in self.store.view(None).market.trading_days() if self.cfg.start <= d <= end
+        ]
 
     def schedule(self, days: list[date]) -> dict[date, Tick]:
         retrain = self.cfg.ml.retrain if self.cfg.ml.walk_forward else None
@@ -146,7 +148,7 @@ class LiveRunner:
         self._trained_for: date | None = None
 
     def _load(self) -> LiveAccount:
-        acct = self.store.get_live_account(self.account)
+        acct = self.store.records.get_live_account(self.account)
         if acct is None:
             acct = LiveAccount(
                 account=self.account, cash=self.cfg.initial_cash, positions={}, last_price={},
@@ -204,7 +206,7 @@ class LiveRunner:
         acct.last_price = dict(portfolio.last_price)
         acct.last_day = tick.day
         acct.updated_at = datetime.now(UTC)
-        self.store.commit_live_day(acct, fills, cancelled, recs)
+        self.store.records.commit_live_day(acct, fills, cancelled, recs)
         return StepReport(tick.day, tick.has(EventType.REBALANCE), broker.sent, len(fills),
                           portfolio.equity())  # fmt: skip
 

@@ -100,7 +100,7 @@ class Runner:
         if not held:
             return
         day = view.day
-        investable = set(view.universe_symbols(day))
+        investable = set(view.market.universe_symbols(day))
         settle = getattr(self.broker, "settle", None)
         for sym in held:
             if sym not in investable and settle is not None:

@@ -52,8 +52,8 @@ SETTING_KEYS = {
 # -- the store and the config --------------------------------------------------------------------
 def open_run_store(cfg: RunConfig, url: str | None = None) -> Store:
     """The config's store; the demo universe is generated into an empty one."""
-    store = Store(url or cfg.data.url)
-    if store.price_span() is not None:
+    store = Store(url or cfg.data.url or get_settings().database_url)
+    if store.market.price_span() is not None:
         return store
     if cfg.data.imports:
         for spec in cfg.data.imports:
@@ -71,7 +71,7 @@ def open_run_store(cfg: RunConfig, url: str | None = None) -> Store:
 
 def run_settings(store: Store) -> Settings:
     """The effective settings for a run: environment, then the ml_* values stored via the API."""
-    return effective_settings(store.get_stored_settings(), get_settings())
+    return effective_settings(store.records.get_stored_settings(), get_settings())
 
 
 def resolve_config(cfg: RunConfig, settings: Settings) -> RunConfig:
@@ -100,9 +100,9 @@ def ml_policy(cfg: RunConfig, settings: Settings) -> MLPolicy:
 
 def trading_period(cfg: RunConfig, store: Store) -> list[date]:
     """The store's trading days between the config's start and end (at least two)."""
-    days = [d for d in store.trading_days() if cfg.start <= d <= cfg.end]
+    days = [d for d in store.market.trading_days() if cfg.start <= d <= cfg.end]
     if len(days) < 2:
-        span = store.price_span()
+        span = store.market.price_span()
         raise ConfigError(
             f"start/end: no trading days between {cfg.start} and {cfg.end} "
             f"(the store holds {span[0]} .. {span[1]})"
@@ -117,14 +117,14 @@ def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]
     u = cfg.universe
     allowed = set(u.symbols) if u.kind == "list" else None
     sectors = set(u.sectors) if u.kind == "sector" else None
-    secs = {s.symbol: s for s in store.securities()}
+    secs = {s.symbol: s for s in store.market.securities()}
     if allowed is not None:
         unknown = sorted(allowed - set(secs))
         if unknown:
             raise ConfigError(f"universe.symbols: unknown symbol(s) {', '.join(unknown)}")
 
     def symbols(d: date) -> list[str]:
-        out = store.universe_symbols(d)
+        out = store.market.universe_symbols(d)
         if allowed is not None:
             out = [s for s in out if s in allowed]
         if sectors is not None:
@@ -144,8 +144,8 @@ def ensure_samples(
     if not cfg.ml.walk_forward:
         return
     full = store.view(None)
-    span = full.price_span()
-    have = full.get_training_samples(horizon_days=cfg.ml.horizon_days)
+    span = full.market.price_span()
+    have = full.signals.get_training_samples(horizon_days=cfg.ml.horizon_days)
     if span and not have.empty:
         # samples are final up to (last bar - horizon); newer ones cannot exist yet
         newest_possible = span[1].toordinal() - cfg.ml.horizon_days - 7
@@ -158,7 +158,6 @@ def ensure_samples(
 def current_models(models_dir: Path, symbols: Iterable[str] | None = None):
     """A predictor over the stored models (``ml.mode: current``) and each one's model id."""
     from sentinel.ml.model_files import ModelStore  # lazy: the model files pull TF and XGBoost
-
     from sentinel.ml.predictor import Predictor
 
     predictor = Predictor(ModelStore(models_dir))
@@ -210,7 +209,7 @@ class ScoredStrategy:
         day = view.day
         symbols = self.universe(day)
         closes = (
-            view.get_close_panel(symbols, days=self.strategy.history_days, end_date=day)
+            view.market.get_close_panel(symbols, days=self.strategy.history_days, end_date=day)
             if self.strategy.needs_history
             else pd.DataFrame()
         )
@@ -297,7 +296,7 @@ def build_session(
     days: list[date] = []
     universe = universe_filter(cfg, store)
     if simulate:
-        store.preload()  # one read of the bars; every later read is served behind the same guard
+        store.db.preload()  # one read of the bars; every later read is served behind the same guard
         days = trading_period(cfg, store)
         if not universe(days[0]) and not universe(days[-1]):
             raise ConfigError(
@@ -338,5 +337,5 @@ def _domain_planner(
     return Planner(
         ml_policy(cfg, settings), universe=universe, book=book, predictor=predictor,
         model_ids=model_ids,
-        ml_flags={s.symbol: s.ml_enabled for s in store.securities()},
+        ml_flags={s.symbol: s.ml_enabled for s in store.market.securities()},
     )  # fmt: skip

@@ -159,7 +159,7 @@ ML_FIELDS = ("enabled", "mode", "retrain", "horizon_days", "min_samples", "max_e
 
 def store_fingerprint(store: Store) -> dict[str, Any]:
     """Counts and last dates of the tables scores are computed from."""
-    return store.data_fingerprint()
+    return store.db.data_fingerprint()
 
 
 def score_key(cfg: RunConfig, start: date, end: date, fingerprint: dict[str, Any]) -> str:
@@ -190,7 +190,7 @@ class ReplayPlanner:
         return None
 
     def history(self, view: Store, symbols: list[str]) -> pd.DataFrame:
-        return view.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=view.day)
+        return view.market.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=view.day)
 
     def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame:
         s = self.by_day.get(view.day)

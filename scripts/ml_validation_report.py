@@ -40,11 +40,11 @@ def build_store(db: Path) -> Any:
     fresh = not db.exists()
     db.parent.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{db}")
-    if fresh or store.count("prices") == 0:
+    if fresh or store.db.count("prices") == 0:
         import_files(store, [SHARED / "sp500_5y_prices.csv.gz"], skip_bad=True)
         import_files(store, [SHARED / "benchmarks.csv.gz"], kind="benchmark", skip_bad=True)
         import_files(store, [SHARED / "sectors.csv"], kind="sectors", skip_bad=True)
-    if store.count("training_samples") == 0:
+    if store.db.count("training_samples") == 0:
         generate_samples(store, horizon_days=14)
     return store
 

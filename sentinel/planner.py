@@ -50,7 +50,7 @@ class Security:
         self.symbol = symbol
 
     def get_score(self, as_of_date: DateLike | None = None) -> float | None:
-        rec = self.store.get_score(self.symbol, as_of_date)
+        rec = self.store.signals.get_score(self.symbol, as_of_date)
         return None if rec is None else rec.score
 
 
@@ -68,9 +68,9 @@ class Analyzer:
         Symbols with fewer than ``WINDOW`` closes get no score (they are not rankable yet).
         """
         d = _today(view)
-        syms = list(symbols) if symbols is not None else view.universe_symbols(d)
+        syms = list(symbols) if symbols is not None else view.market.universe_symbols(d)
         if closes is None:
-            closes = view.get_close_panel(syms, days=WINDOW + 5, end_date=d)
+            closes = view.market.get_close_panel(syms, days=WINDOW + 5, end_date=d)
         present = [s for s in syms if s in closes.columns]
         if not present:
             return {}
@@ -81,7 +81,7 @@ class Analyzer:
                              {"wavelet_d1": float(row.d1), "wavelet_d4": float(row.d4)})
             for sym, row in panel[panel["valid"]].iterrows()
         }  # fmt: skip
-        view.save_scores(records.values())
+        view.signals.save_scores(records.values())
         return records
 
 
@@ -173,7 +173,7 @@ class RebalanceEngine:
                     "regime_score", "regime_dampening", "blend_ratio"):  # fmt: skip
             out[col] = out[col].astype("float64")
         if persist:
-            view.upsert_ml_predictions(prediction_rows(out, d, model_mode))
+            view.signals.upsert_ml_predictions(prediction_rows(out, d, model_mode))
         return out
 
 
@@ -262,7 +262,7 @@ class Planner:
 
     def history(self, view: Store, symbols: list[str]) -> pd.DataFrame:
         """Long bars of ``symbols`` for the trailing ``LOOKBACK_DAYS`` up to ``view.day``."""
-        return view.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=_today(view))
+        return view.market.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=_today(view))
 
     def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame:
         """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``view.day``."""

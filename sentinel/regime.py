@@ -416,11 +416,15 @@ def regime_history(
 
 
 class PriceStore(Protocol):
-    """What :class:`RegimeDetector` needs from the storage gateway."""
+    """Where :class:`RegimeDetector` reads bars: a store's ``market`` view."""
 
     def get_prices(
         self, symbol: str, days: int | None = None, end_date: Any = None
     ) -> pd.DataFrame: ...
+
+
+class RegimeStateStore(Protocol):
+    """Where :class:`RegimeDetector` writes regime rows: a store's ``signals`` repository."""
 
     def upsert_regime_state(
         self, symbol: str, date: str, regime: int, regime_name: str, confidence: float
@@ -433,12 +437,17 @@ class RegimeDetector:
     Parameters
     ----------
     store : object with ``get_prices(symbol, days=None, end_date=None)`` (bars dated <=
-        ``end_date``) and ``upsert_regime_state(symbol, date, regime, regime_name, confidence)``.
+        ``end_date``), e.g. ``store.view(day).market``.
+    states : object with ``upsert_regime_state(symbol, date, regime, regime_name, confidence)``,
+        e.g. ``store.signals``; only :meth:`store_regime_state_for_date` needs it.
     **params : HMM settings, see :func:`regime_as_of`.
     """
 
-    def __init__(self, store: PriceStore, **params: int) -> None:
+    def __init__(
+        self, store: PriceStore, states: RegimeStateStore | None = None, **params: int
+    ) -> None:
         self.store = store
+        self.states = states
         self.params = params
         _HmmParams(**params)  # reject unknown settings now, not at the first call
         self._models: dict[str, dict[Any, RegimeModel]] = {}
@@ -460,5 +469,7 @@ class RegimeDetector:
             raise ValueError(f"regime {regime!r} / {regime_name!r} is not one of {REGIME_NAMES}")
         if not 0.0 <= float(confidence) <= 1.0:
             raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
+        if self.states is None:
+            raise ValueError("RegimeDetector(store, states): no states given to write the row to")
         day = pd.Timestamp(date_str).strftime("%Y-%m-%d")
-        self.store.upsert_regime_state(symbol, day, int(regime), regime_name, float(confidence))
+        self.states.upsert_regime_state(symbol, day, int(regime), regime_name, float(confidence))

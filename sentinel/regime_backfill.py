@@ -119,7 +119,7 @@ def verify_rows(
     picks = sorted({int(i) for i in np.linspace(0, len(rows) - 1, min(n, len(rows)))})
     for i in picks:
         d, regime, name, conf = rows[i]
-        detector = RegimeDetector(store.view(d), **(params or {}))
+        detector = RegimeDetector(store.view(d).market, **(params or {}))
         with threadpool_limits(limits=1):
             one = detector.detect_regime_as_of(symbol, d.isoformat())
         if (
@@ -139,7 +139,7 @@ def _pending_dates(
 ) -> tuple[pd.Series, list[pd.Timestamp], int]:
     """The symbol's closes up to ``end``; its bar dates in [start, end] that can have a regime
     (``min_rows`` valid bars up to the month cut-off) and have no row yet; how many had one."""
-    closes = store.get_prices(symbol, end_date=end)["close"]
+    closes = store.market.get_prices(symbol, end_date=end)["close"]
     valid = closes[np.isfinite(closes.to_numpy()) & (closes.to_numpy() > 0)]
     dates = valid.index if start is None else valid.index[valid.index >= pd.Timestamp(start)]
     if len(valid) >= min_rows:  # the first month whose cut-off has min_rows bars before it
@@ -147,7 +147,7 @@ def _pending_dates(
         dates = dates[dates >= first]
     else:
         dates = dates[:0]
-    have = store.existing_regime_dates(symbol)
+    have = store.signals.existing_regime_dates(symbol)
     todo = [ts for ts in dates if ts.date() not in have]
     return closes, todo, len(dates) - len(todo)
 
@@ -184,7 +184,7 @@ def backfill_regime_states(
     t0 = time.perf_counter()
     s = None if start is None else to_date(start)
     e = None if end is None else to_date(end)
-    syms = list(symbols) if symbols is not None else [x.symbol for x in store.securities()]
+    syms = list(symbols) if symbols is not None else [x.symbol for x in store.market.securities()]
     report = BackfillReport(symbols=len(syms))
     min_rows = _HmmParams(**hmm_params).min_rows  # also rejects unknown settings up front
     buffer: list[dict[str, Any]] = []
@@ -192,7 +192,7 @@ def backfill_regime_states(
     def flush(final: bool) -> None:
         while len(buffer) >= commit_every or (final and buffer):
             batch = buffer[:commit_every]
-            store.upsert_regime_states(batch)  # one transaction per batch
+            store.signals.upsert_regime_states(batch)  # one transaction per batch
             del buffer[: len(batch)]
             report.rows_written += len(batch)
             report.batches += 1

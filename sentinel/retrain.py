@@ -143,7 +143,7 @@ class RetrainManager:
 
     def settings(self) -> Settings:
         """The settings the next pass uses: env plus the overrides stored through the API."""
-        return effective_settings(self.store.get_stored_settings(), self.base)
+        return effective_settings(self.store.records.get_stored_settings(), self.base)
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -431,4 +431,4 @@ def _listed(symbols: Iterable[str] | None) -> list[str] | None:
 
 def _sample_symbols(store: Store, horizon: int) -> set[str]:
     """Symbols with any training sample (one indexed query, no feature parsing)."""
-    return store.symbols_with_samples(horizon)
+    return store.signals.symbols_with_samples(horizon)

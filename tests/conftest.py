@@ -28,7 +28,7 @@ def _pg_store():
     from sqlmodel import SQLModel
 
     from sentinel.db import Store
-    from sentinel.db.engine import make_engine
+    from sentinel.db.connection import make_engine
 
     engine = make_engine(PG_URL, create=False)  # type: ignore[arg-type]
     SQLModel.metadata.drop_all(engine)

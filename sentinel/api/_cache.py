@@ -18,17 +18,17 @@ from sentinel.db import Store
 
 def records_fingerprint(store: Store) -> tuple[Any, ...]:
     """Count, latest ``trained_at`` and sample total of the model records (one indexed scan)."""
-    return store.model_records_fingerprint()
+    return store.records.model_records_fingerprint()
 
 
 def runs_fingerprint(store: Store) -> tuple[Any, ...]:
     """Count and newest id of the stored backtest runs (insert-only: that is every change)."""
-    return store.backtest_runs_fingerprint()
+    return store.records.backtest_runs_fingerprint()
 
 
 def status_fingerprint(store: Store) -> tuple[Any, ...]:
     """What ``ml_status`` depends on besides settings: the records and the sample count."""
-    return (*store.model_records_fingerprint(), store.count("training_samples"))
+    return (*store.records.model_records_fingerprint(), store.db.count("training_samples"))
 
 
 class ValueCache:

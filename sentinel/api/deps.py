@@ -47,7 +47,7 @@ RetrainDep = Annotated[RetrainManager, Depends(get_retrain)]
 
 async def get_effective_settings(store: StoreDep, base: BaseSettingsDep) -> Settings:
     """Environment plus the overrides stored through ``POST /api/settings``: what runs use."""
-    return effective_settings(store.get_stored_settings(), base)
+    return effective_settings(store.records.get_stored_settings(), base)
 
 
 EffectiveSettingsDep = Annotated[Settings, Depends(get_effective_settings)]
@@ -85,7 +85,7 @@ def known_symbol(
     if ".." in symbol or not _SYMBOL.match(symbol):  # the pattern already ran; defence in depth
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid symbol {symbol!r}")
     try:
-        store.get_security(symbol)
+        store.market.get_security(symbol)
     except NotFoundError:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}: not in the securities table"

@@ -281,7 +281,7 @@ def parse_file(
 
 
 def _iso(dates: pd.Series, store: Store) -> np.ndarray:
-    if store.dialect == "sqlite":
+    if store.db.dialect == "sqlite":
         return dates.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     return np.array(dates.dt.date.tolist(), dtype=object)
 
@@ -295,7 +295,7 @@ def _opt(values: pd.Series) -> list[object]:
 def write_parsed(store: Store, parsed: list[ParsedFile]) -> None:
     """Write validated files in ONE transaction: all of them land, or none."""
     order = {"prices": 0, "benchmark": 1, "sentiment": 2, "sectors": 3}
-    with store.transaction() as conn:
+    with store.db.transaction() as conn:
         for p in sorted(parsed, key=lambda p: order[p.report.kind]):
             df, kind = p.frame, p.report.kind
             if df.empty:
@@ -306,7 +306,7 @@ def write_parsed(store: Store, parsed: list[ParsedFile]) -> None:
                 cols = ["open", "high", "low", "close", "volume"]
                 data = [_iso(df["date"], store), df["symbol"].to_numpy(dtype=object)]
                 data += [_opt(df[c]) if c in df else [None] * len(df) for c in cols]
-                store.upsert_tuples(
+                store.db.upsert_tuples(
                     "benchmark_prices", ["symbol", "date"], ["date", "symbol", *cols],
                     list(zip(*data, strict=True)), conn=conn,
                 )  # fmt: skip
@@ -318,7 +318,7 @@ def write_parsed(store: Store, parsed: list[ParsedFile]) -> None:
                     df["symbol"].to_numpy(dtype=object),
                     df["score"].to_numpy("float64").tolist(),
                 ]
-                store.upsert_tuples(
+                store.db.upsert_tuples(
                     "sentiment", ["symbol", "date"], ["date", "symbol", "score"],
                     list(zip(*data, strict=True)), conn=conn,
                 )  # fmt: skip
@@ -333,11 +333,11 @@ def _write_prices(store: Store, conn, df: pd.DataFrame) -> None:
     if has_adj:
         data.append(_opt(df["adj_close"]))
         names.append("adj_close")
-    store.upsert_tuples(
+    store.db.upsert_tuples(
         "prices", ["symbol", "date"], names, list(zip(*data, strict=True)), conn=conn
     )
     spans = df.groupby("symbol")["date"].min()
-    existing = {s.symbol: s for s in store.securities()}
+    existing = {s.symbol: s for s in store.market.securities()}
     new_rows: list[tuple] = []
     extend: list[tuple] = []
     for sym, first in spans.items():
@@ -349,14 +349,14 @@ def _write_prices(store: Store, conn, df: pd.DataFrame) -> None:
             extend.append((sym, _iso_one(first_d, store)))
     # New symbols enter the universe with their first bar; an existing row keeps its name,
     # sector and ml flag, and only moves its start earlier when older bars arrive.
-    store.upsert_tuples(
+    store.db.upsert_tuples(
         "securities", ["symbol"], ["symbol", "universe_from"], new_rows, conn=conn, update=[]
     )
-    store.upsert_tuples("securities", ["symbol"], ["symbol", "universe_from"], extend, conn=conn)
+    store.db.upsert_tuples("securities", ["symbol"], ["symbol", "universe_from"], extend, conn=conn)
 
 
 def _iso_one(d, store: Store):
-    return d.isoformat() if store.dialect == "sqlite" else d
+    return d.isoformat() if store.db.dialect == "sqlite" else d
 
 
 def _write_sectors(store: Store, conn, df: pd.DataFrame) -> None:
@@ -377,7 +377,7 @@ def _write_sectors(store: Store, conn, df: pd.DataFrame) -> None:
             else:
                 out.append(str(v).strip() or None)
         rows.append(tuple(out))
-    store.upsert_tuples("securities", ["symbol"], cols, rows, conn=conn)
+    store.db.upsert_tuples("securities", ["symbol"], cols, rows, conn=conn)
 
 
 def import_files(

@@ -1,6 +1,15 @@
-"""The point-in-time store: SQLModel tables and the one gateway that reads and writes them."""
+"""The point-in-time store: SQLModel tables, the database plumbing and the repositories on it.
 
-from sentinel.db.store import ScoreRecord, Store
+:class:`Store` bundles one :class:`Database` with its :class:`MarketView` (bounded market reads),
+:class:`SignalRepository` (bounded signal reads and writes) and :class:`RecordRepository`
+(application records); nothing outside this package writes SQL.
+"""
+
+from sentinel.db.database import Database
+from sentinel.db.market import MarketView
+from sentinel.db.records import RecordRepository
+from sentinel.db.signals import ScoreRecord, SignalRepository
+from sentinel.db.store import Store
 from sentinel.db.tables import (
     BacktestRun,
     BenchmarkPrice,
@@ -11,7 +20,7 @@ from sentinel.db.tables import (
     ModelRecord,
     Price,
     RegimeState,
-    Security,
+    SecurityRow,
     Sentiment,
     SettingRow,
     TrainingSample,
@@ -21,17 +30,21 @@ from sentinel.db.tables import (
 __all__ = [
     "BacktestRun",
     "BenchmarkPrice",
+    "Database",
     "LiveAccount",
     "LiveOrder",
     "LiveRecommendation",
     "MLPrediction",
+    "MarketView",
     "ModelRecord",
     "Price",
+    "RecordRepository",
     "RegimeState",
     "ScoreRecord",
-    "Security",
+    "SecurityRow",
     "Sentiment",
     "SettingRow",
+    "SignalRepository",
     "Store",
     "TrainingSample",
     "WaveletScore",

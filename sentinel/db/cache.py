@@ -1,10 +1,10 @@
 """An in-memory copy of the bars a run needs, served behind the store's as-of guard.
 
 A backtest reads the same bars hundreds of times (every rebalance wants the trailing year); one
-query per simulated day cannot be fast. :meth:`Store.preload` loads the price table once into
-wide arrays (date x symbol per field), and the store's read methods answer from them after the
+query per simulated day cannot be fast. :meth:`Database.preload` loads the price table once into
+wide arrays (date x symbol per field), and the market view's reads answer from them after the
 same ``_bound`` check as the SQL path, so the simulation view still raises on any read past its
-date. Any write to the price table through the store drops the cache.
+date. Any write to the price table through the database drops the cache.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class PriceCache:
     symbols: list[str]
     col: dict[str, int]
     values: dict[str, np.ndarray]
-    securities: list  # Security rows (universe reads)
+    securities: list  # SecurityRow rows (universe reads)
 
     def __post_init__(self) -> None:
         far = date.max.toordinal()

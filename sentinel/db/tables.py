@@ -2,7 +2,7 @@
 
 Every row that a backtest may read carries the date it became known (``date`` for daily bars,
 ``calculated_at`` / ``predicted_at`` / ``label_known_at`` for derived values), and every read in
-:mod:`sentinel.db.store` filters on it.
+:mod:`sentinel.db.market` and :mod:`sentinel.db.signals` filters on it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Index, Text, true
 from sqlmodel import Field, SQLModel
 
 
-class Security(SQLModel, table=True):
+class SecurityRow(SQLModel, table=True):
     """A tradable security and the span it belonged to the investable universe."""
 
     __tablename__ = "securities"

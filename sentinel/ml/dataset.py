@@ -56,13 +56,13 @@ class FeatureBook:
         progress: Callable[[int, int], None] | None = None,
     ):
         full = store.view(None)
-        panel = full.get_price_panel(list(symbols) if symbols is not None else None)
+        panel = full.market.get_price_panel(list(symbols) if symbols is not None else None)
         self.symbols = sorted(panel["symbol"].unique())
-        market_sym = full.market_symbol()
-        bench = full.get_benchmark(market_sym) if market_sym else None
+        market_sym = full.market.market_symbol()
+        bench = full.market.get_benchmark(market_sym) if market_sym else None
         self.market = None if bench is None or bench.empty else bench["close"]
         closes = panel.pivot(index="date", columns="symbol", values="close")
-        sectors = {s.symbol: s.sector for s in full.securities()}
+        sectors = {s.symbol: s.sector for s in full.market.securities()}
         self.sector_strength = (
             sector_relative_strength_series(closes, sectors, self.market)
             if self.market is not None
@@ -73,7 +73,7 @@ class FeatureBook:
         for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
             prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
             self._prices[sym] = prices
-            sentiment = full.get_sentiment(sym)
+            sentiment = full.market.get_sentiment(sym)
             strength = (
                 self.sector_strength[sym]
                 if self.sector_strength is not None and sym in self.sector_strength
@@ -210,7 +210,7 @@ def generate_samples(
         if incremental_days is not None and len(prices):
             since = (prices.index[-1] - timedelta(days=incremental_days + horizon_days)).date()
         rows = sample_rows(sym, prices, book.matrix(sym, store), horizon_days, since)
-        written[sym] = store.upsert_training_samples(rows)
+        written[sym] = store.signals.upsert_training_samples(rows)
         if progress:
             progress(i + 1, len(wanted))
     return written
@@ -219,7 +219,7 @@ def generate_samples(
 def samples_to_arrays(
     samples: pd.DataFrame,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``symbol -> (X, y, dates)`` from :meth:`Store.get_training_samples` output."""
+    """``symbol -> (X, y, dates)`` from :meth:`SignalRepository.get_training_samples` output."""
     out = {}
     for sym, g in samples.groupby("symbol", sort=True):
         X = np.array(g["features"].tolist(), dtype="float64")

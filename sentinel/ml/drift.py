@@ -55,7 +55,7 @@ def update_realized_returns(
     written back whole with ``upsert_ml_predictions`` (keyed by symbol and date). Bounded by the
     store's simulation date like every read.
     """
-    preds = store.get_ml_predictions()
+    preds = store.signals.get_ml_predictions()
     if preds.empty:
         return 0
     todo = preds[preds["realized_return"].isna()]
@@ -63,7 +63,7 @@ def update_realized_returns(
         todo = todo[todo["symbol"].isin(symbols)]
     written = 0
     for sym, g in todo.groupby("symbol", sort=True):
-        prices = store.get_prices(str(sym))
+        prices = store.market.get_prices(str(sym))
         if prices.empty:
             continue
         closes = prices["close"]
@@ -78,7 +78,7 @@ def update_realized_returns(
                        for k, v in rec.items()}  # fmt: skip
                 rec["realized_return"] = float(r)
                 rows.append(rec)
-        written += store.upsert_ml_predictions(rows)
+        written += store.signals.upsert_ml_predictions(rows)
     return written
 
 
@@ -108,8 +108,8 @@ def drift_report(
     rows of one mode (``walk_forward`` or ``current``; rows of the notes' ``current`` mode were
     predicted by a model that saw their future, so their drift flatters).
     """
-    preds = store.get_ml_predictions(end=as_of)
-    records = store.get_model_records()
+    preds = store.signals.get_ml_predictions(end=as_of)
+    records = store.records.get_model_records()
     validation = {
         "aggregate": aggregate_metrics(record_metrics(r) for r in records),
         "per_symbol": {

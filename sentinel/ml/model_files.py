@@ -1,4 +1,4 @@
-"""Model files on disk (not the SQL gateway :mod:`sentinel.db.store`): per-symbol folders that
+"""Model files on disk (not the SQL store :mod:`sentinel.db`): per-symbol folders that
 are safe to load and replaced atomically.
 
 Layout::

@@ -26,14 +26,14 @@ def ml_status(store: Store, settings: Settings | None = None) -> dict[str, Any]:
     ``aggregate_metrics`` averages each figure over the symbols that define it (an undefined R²
     or IC is left out, not counted as 0), so the averages can be compared with the baselines'.
     """
-    s = settings or effective_settings(store.get_stored_settings())
-    records = store.get_model_records()
+    s = settings or effective_settings(store.records.get_stored_settings())
+    records = store.records.get_model_records()
     agg = aggregate_metrics(record_metrics(r) for r in records)
     return {
         "enabled": bool(s.ml_enabled),
         "blend_ratio": float(s.ml_wavelet_blend_ratio),
         "symbols_with_models": len(records),
-        "total_training_samples": store.count("training_samples"),
+        "total_training_samples": store.db.count("training_samples"),
         "aggregate_metrics": agg,
     }
 
@@ -57,4 +57,4 @@ def model_entry(rec: ModelRecord) -> dict[str, Any]:
 
 def ml_models(store: Store) -> dict[str, Any]:
     """``GET /api/ml/models``: one entry per symbol with its validation figures."""
-    return {"models": [model_entry(rec) for rec in store.get_model_records()]}
+    return {"models": [model_entry(rec) for rec in store.records.get_model_records()]}

@@ -70,7 +70,7 @@ def train_as_of(
     """
     d = to_date(as_of) if as_of is not None else None
     symbols = list(symbols) if symbols is not None else None  # read twice below
-    samples = store.get_training_samples(known_by=d, horizon_days=horizon_days)
+    samples = store.signals.get_training_samples(known_by=d, horizon_days=horizon_days)
     if symbols is not None:
         wanted = set(symbols)
         samples = samples[samples["symbol"].isin(wanted)]
@@ -122,7 +122,7 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
             "horizon_days": horizon_days,
         }
         version = ms.save(sym, model, metadata=meta).name
-        store.upsert_model_record(
+        store.records.upsert_model_record(
             ModelRecord(
                 symbol=sym,
                 trained_at=now,

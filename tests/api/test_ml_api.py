@@ -18,7 +18,7 @@ METRICS = {
 
 
 def add_record(store, symbol: str, **metrics) -> None:
-    store.upsert_model_record(
+    store.records.upsert_model_record(
         ModelRecord(
             symbol=symbol,
             trained_at=datetime.now(UTC),
@@ -98,7 +98,7 @@ def test_performance_has_validation_and_live_drift(demo_store, make_client):
                 "blended_score": 0.5, "blend_ratio": 0.3, "model_mode": "walk_forward",
                 "realized_return": pred + 0.002 * (j - 1),
             })  # fmt: skip
-    demo_store.upsert_ml_predictions(rows)
+    demo_store.signals.upsert_ml_predictions(rows)
     client = make_client(demo_store)
     body = client.get("/api/ml/performance?window_days=60").json()
     assert body["validation"]["per_symbol"]["DAA"]["rmse"] == 0.021

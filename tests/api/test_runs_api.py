@@ -37,9 +37,9 @@ def _run(name: str, ratio: float, sweep_id: str | None, growth: float) -> Backte
 @pytest.fixture
 def runs_client(store, make_client):
     ids = [
-        store.save_backtest_run(_run("solo", 0.3, None, 1.001)),
-        store.save_backtest_run(_run("blend", 0.0, "blend-abc123", 1.002)),
-        store.save_backtest_run(_run("blend", 0.5, "blend-abc123", 1.003)),
+        store.records.save_backtest_run(_run("solo", 0.3, None, 1.001)),
+        store.records.save_backtest_run(_run("blend", 0.0, "blend-abc123", 1.002)),
+        store.records.save_backtest_run(_run("blend", 0.5, "blend-abc123", 1.003)),
     ]
     return make_client(store), ids
 

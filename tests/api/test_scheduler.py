@@ -54,26 +54,29 @@ def _until(u: DemoUniverse, cut: str, drop: set[str]) -> DemoUniverse:
 def test_weekly_job_gives_first_models_to_new_and_grown_symbols(store, demo_universe, api_settings):
     """Week 1: DAL is short of samples and DAK is not imported. Week 2: both get a model."""
     install_demo(store, _until(demo_universe, "2017-10-31", {"DAK"}))
-    store.set_settings({"ml_min_samples_per_symbol": 45})
+    store.records.set_settings({"ml_min_samples_per_symbol": 45})
     manager = RetrainManager(store, api_settings, **FAST)
 
     first = weekly_retrain(manager)
     assert first is not None and first["status"] == "completed"
     assert "DAL" in first["skipped"] and "< ml_min_samples_per_symbol 45" in first["skipped"]["DAL"]
     assert "DAK" not in first["results"] and "DAA" in first["results"]
-    assert store.get_model_record("DAL") is None
+    assert store.records.get_model_record("DAL") is None
 
     install_demo(store, demo_universe)  # two more months of bars, and DAK's history arrives
     second = weekly_retrain(manager)
     assert {"DAL", "DAK"} <= set(second["results"])
-    assert store.get_model_record("DAL") is not None and store.get_model_record("DAK") is not None
-    counts = store.get_training_samples(horizon_days=14).groupby("symbol").size()
+    assert (
+        store.records.get_model_record("DAL") is not None
+        and store.records.get_model_record("DAK") is not None
+    )
+    counts = store.signals.get_training_samples(horizon_days=14).groupby("symbol").size()
     assert counts["DAK"] >= 45  # whole history for the new security, not just 90 days
     assert manager.status()["trigger"] == "weekly"
 
 
 def test_weekly_job_does_nothing_when_switched_off(store, api_settings):
-    store.set_settings({"ml_retrain_weekly": False})
+    store.records.set_settings({"ml_retrain_weekly": False})
     manager = RetrainManager(store, api_settings, **FAST)
     assert weekly_retrain(manager) is None
     assert manager.status()["state"] == "idle"

@@ -26,7 +26,7 @@ def test_writes_without_a_token_are_401(demo_store, make_client, path, body):
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
     assert "Authorization: Bearer" in r.json()["detail"]
-    assert demo_store.get_stored_settings() == {}
+    assert demo_store.records.get_stored_settings() == {}
     assert client.app.state.retrain.status()["state"] == "idle"
 
 
@@ -41,7 +41,7 @@ def test_writes_with_a_wrong_token_are_refused(demo_store, make_client, path, bo
     if header.startswith("Bearer "):
         assert r.status_code == 403
         assert r.json()["detail"] == "wrong API token"
-    assert demo_store.get_stored_settings() == {}
+    assert demo_store.records.get_stored_settings() == {}
     assert client.app.state.retrain.status()["state"] == "idle"
 
 

@@ -25,7 +25,10 @@ def test_post_persists_and_returns_effective_values(client, store):
     assert r.status_code == 200, r.text
     assert r.json()["ml_enabled"] is False
     assert r.json()["ml_wavelet_blend_ratio"] == 0.65
-    assert store.get_stored_settings() == {"ml_enabled": False, "ml_wavelet_blend_ratio": 0.65}
+    assert store.records.get_stored_settings() == {
+        "ml_enabled": False,
+        "ml_wavelet_blend_ratio": 0.65,
+    }
     assert client.get("/api/settings").json()["ml_wavelet_blend_ratio"] == 0.65
     # a later partial update keeps the earlier keys
     client.post("/api/settings", json={"ml_min_samples_per_symbol": 40}, headers=AUTH)
@@ -78,7 +81,7 @@ def test_bad_values_are_422_with_a_clear_message_and_nothing_stored(client, stor
     r = client.post("/api/settings", json=body, headers=AUTH)
     assert r.status_code == 422, r.text
     assert message in r.text
-    assert store.get_stored_settings() == {}
+    assert store.records.get_stored_settings() == {}
 
 
 def test_malformed_json_is_422_and_nothing_stored(client, store):
@@ -89,7 +92,7 @@ def test_malformed_json_is_422_and_nothing_stored(client, store):
     )
     assert r.status_code == 422
     assert "JSON" in r.text
-    assert store.get_stored_settings() == {}
+    assert store.records.get_stored_settings() == {}
     assert client.get("/api/settings").status_code == 200  # the service keeps running
 
 
@@ -98,4 +101,4 @@ def test_one_bad_key_rejects_the_whole_update(client, store):
         "/api/settings", json={"ml_enabled": False, "ml_wavelet_blend_ratio": 2}, headers=AUTH
     )
     assert r.status_code == 422
-    assert store.get_stored_settings() == {}
+    assert store.records.get_stored_settings() == {}

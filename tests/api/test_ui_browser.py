@@ -43,7 +43,7 @@ def server(tmp_path, demo_store):
     """``sentinel serve`` on the demo store with one model record, on a free port."""
     from sentinel.db import ModelRecord
 
-    demo_store.upsert_model_record(
+    demo_store.records.upsert_model_record(
         ModelRecord(symbol="DAA", trained_at=datetime.now(UTC), training_samples=143,
                     metrics={"validation_rmse": 0.02, "validation_ic": 0.1})
     )  # fmt: skip

@@ -70,4 +70,4 @@ def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
     assert r.returncode == 1 and "no trading days between 2030-01-01" in r.stderr
     from sentinel.db import Store
 
-    assert Store(f"sqlite:///{tmp_path / 'cli.db'}").count("backtest_runs") == 0
+    assert Store(f"sqlite:///{tmp_path / 'cli.db'}").db.count("backtest_runs") == 0

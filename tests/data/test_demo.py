@@ -31,10 +31,10 @@ def test_bars_are_valid_and_plausible(demo_universe):
 
 def test_install_is_idempotent_and_sets_universe(store, demo_universe):
     install_demo(store, demo_universe)
-    n = store.count("prices")
+    n = store.db.count("prices")
     install_demo(store, demo_universe)
-    assert store.count("prices") == n == len(demo_universe.prices)
+    assert store.db.count("prices") == n == len(demo_universe.prices)
     secs = demo_universe.securities
     late = secs.sort_values("universe_from").iloc[-1]
-    assert late.symbol not in store.universe_symbols(secs.universe_from.min().date())
-    assert store.get_security(late.symbol).sector == late.sector
+    assert late.symbol not in store.market.universe_symbols(secs.universe_from.min().date())
+    assert store.market.get_security(late.symbol).sector == late.sector

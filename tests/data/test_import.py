@@ -26,7 +26,7 @@ def _csv(tmp_path: Path, rows: list[str], name: str = "bars.csv", header: str = 
 
 
 def _snapshot(store) -> list[tuple]:
-    return store._rows(
+    return store.db.rows(
         "SELECT symbol, date, open, high, low, close, volume FROM prices ORDER BY 1, 2"
     )
 
@@ -65,7 +65,7 @@ def test_skip_bad_reports_every_bad_row(store, tmp_path):
     assert report.rows_valid == len(good)
     assert report.bad_by_rule == dict.fromkeys(BAD_ROWS, 1)
     assert [b.line for b in report.bad] == list(range(len(good) + 2, len(rows) + 2))
-    assert store.count("prices") == len(good)
+    assert store.db.count("prices") == len(good)
 
 
 def test_missing_column_and_unknown_kind(store, tmp_path):
@@ -84,18 +84,18 @@ def test_failed_file_rolls_back_the_whole_import(store, tmp_path):
     bad = _csv(tmp_path, [BAD_ROWS["NaN"]], "bad.csv")
     with pytest.raises(DataImportError):
         import_files(store, [good, bad])
-    assert store.count("prices") == 0 and store.count("securities") == 0
+    assert store.db.count("prices") == 0 and store.db.count("securities") == 0
 
 
 def test_reimport_changes_nothing(store, tmp_path):
     path = _csv(tmp_path, GOOD)
     import_files(store, [path])
     first = _snapshot(store)
-    secs = [s.model_dump() for s in store.securities()]
+    secs = [s.model_dump() for s in store.market.securities()]
     import_files(store, [path])
     assert _snapshot(store) == first
-    assert [s.model_dump() for s in store.securities()] == secs
-    assert store.get_security("AAA").universe_from.isoformat() == "2020-01-02"
+    assert [s.model_dump() for s in store.market.securities()] == secs
+    assert store.market.get_security("AAA").universe_from.isoformat() == "2020-01-02"
 
 
 def test_parquet_sectors_sentiment_and_benchmark(store, tmp_path):
@@ -110,12 +110,12 @@ def test_parquet_sectors_sentiment_and_benchmark(store, tmp_path):
     reports = import_files(store, [pq, sectors, senti])
     assert [r.kind for r in reports] == ["prices", "sectors", "sentiment"]
     import_files(store, [bench], kind="benchmark", symbol="SPY")
-    assert store.get_security("AAA").sector == "Energy"
-    assert store.get_security("AAA").name == "Triple A"
-    assert store.get_security("BBB").sector is None  # no sector: the documented default
-    assert store.get_security("AAA").universe_from.isoformat() == "2020-01-02"
-    assert store.get_sentiment("AAA").tolist() == [0.25]
-    assert store.get_benchmark("SPY")["close"].tolist() == [1000.0, 1010.0]
+    assert store.market.get_security("AAA").sector == "Energy"
+    assert store.market.get_security("AAA").name == "Triple A"
+    assert store.market.get_security("BBB").sector is None  # no sector: the documented default
+    assert store.market.get_security("AAA").universe_from.isoformat() == "2020-01-02"
+    assert store.market.get_sentiment("AAA").tolist() == [0.25]
+    assert store.market.get_benchmark("SPY")["close"].tolist() == [1000.0, 1010.0]
     bad_senti = _csv(tmp_path, ["2020-01-02,AAA,3"], "bad_senti.csv", "date,symbol,score")
     with pytest.raises(DataImportError, match=r"score outside \[-1, 1\]"):
         import_files(store, [bad_senti])
@@ -128,7 +128,7 @@ def test_adjust_scales_ohlc_by_adj_close(store, tmp_path):
         header=HEADER.replace("close,volume", "close,adj_close,volume"),
     )
     import_files(store, [path], adjust="adj_close")
-    df = store.get_prices("AAA")
+    df = store.market.get_prices("AAA")
     assert df["close"].tolist() == [50.0, 25.0]
     assert df["high"].tolist() == [55.0, 27.5]
     assert df["volume"].tolist() == [2000.0, 4000.0]
@@ -144,8 +144,8 @@ def test_real_sp500_5y_file_with_skip_bad(store):
         "duplicate (symbol, date)": 2,
         "open outside [low, high]": 21,
     }
-    assert store.count("prices") == 456_202 - 561
-    assert store.count("securities") == 366
+    assert store.db.count("prices") == 456_202 - 561
+    assert store.db.count("securities") == 366
     with pytest.raises(DataImportError, match="line"):
         import_files(store, [path])
 
@@ -153,6 +153,6 @@ def test_real_sp500_5y_file_with_skip_bad(store):
 def test_real_benchmarks_and_sectors(store):
     import_files(store, [shared_file("benchmarks.csv.gz")], kind="benchmark")
     import_files(store, [shared_file("sectors.csv")], skip_bad=True)
-    assert set(store.benchmark_symbols()) == {"SPY", "^GSPC"}
-    assert store.market_symbol() == "SPY"
-    assert store.get_security("AAPL").sector == "Information Technology"
+    assert set(store.market.benchmark_symbols()) == {"SPY", "^GSPC"}
+    assert store.market.market_symbol() == "SPY"
+    assert store.market.get_security("AAPL").sector == "Information Technology"

@@ -9,12 +9,13 @@ import pytest
 
 from sentinel.db import Store
 from sentinel.errors import LookAheadError
+from tests.future import scramble_after
 
 
 @pytest.fixture
 def pair(demo_store: Store):
     cached = Store(engine=demo_store.engine)
-    cached.preload()
+    cached.db.preload()
     return demo_store, cached
 
 
@@ -24,34 +25,37 @@ def test_cached_reads_equal_sql_reads(pair, demo_universe, end):
     sym = demo_universe.securities["symbol"].iloc[-1]  # listed late
     for kw in ({"days": 30}, {"days": 400}, {"start_date": "2015-06-01"}, {}):
         pd.testing.assert_frame_equal(
-            sql.get_prices(sym, end_date=end, **kw), cached.get_prices(sym, end_date=end, **kw)
+            sql.market.get_prices(sym, end_date=end, **kw),
+            cached.market.get_prices(sym, end_date=end, **kw),
         )
     for kw in ({"days": 20}, {"start_date": "2016-01-01"}):
         pd.testing.assert_frame_equal(
-            sql.get_price_panel(end_date=end, **kw), cached.get_price_panel(end_date=end, **kw)
+            sql.market.get_price_panel(end_date=end, **kw),
+            cached.market.get_price_panel(end_date=end, **kw),
         )
     two = list(demo_universe.securities["symbol"].iloc[:2])
     pd.testing.assert_frame_equal(
-        sql.get_price_panel(two, days=15, end_date=end),
-        cached.get_price_panel(two, days=15, end_date=end),
+        sql.market.get_price_panel(two, days=15, end_date=end),
+        cached.market.get_price_panel(two, days=15, end_date=end),
     )
     pd.testing.assert_frame_equal(
-        sql.get_close_panel(days=25, end_date=end), cached.get_close_panel(days=25, end_date=end),
+        sql.market.get_close_panel(days=25, end_date=end),
+        cached.market.get_close_panel(days=25, end_date=end),
         check_freq=False, check_column_type=False,
     )  # fmt: skip
-    assert sql.trading_days(end=end) == cached.trading_days(end=end)
-    assert sql.universe_symbols(end) == cached.universe_symbols(end)
+    assert sql.market.trading_days(end=end) == cached.market.trading_days(end=end)
+    assert sql.market.universe_symbols(end) == cached.market.universe_symbols(end)
 
 
 def test_cache_keeps_the_guard_and_is_dropped_on_write(pair):
     _, cached = pair
     view = cached.view(date(2016, 1, 4))
-    assert view._cache is cached._cache
+    assert view.db.cache is cached.db.cache
     with pytest.raises(LookAheadError):
-        view.get_close_panel(days=5, end_date="2016-01-05")
+        view.market.get_close_panel(days=5, end_date="2016-01-05")
     with pytest.raises(LookAheadError):
-        view.get_prices("DAA", end_date="2016-01-05")
-    assert view.get_price_panel(days=3)["date"].max() == pd.Timestamp("2016-01-04")
-    with cached.transaction() as conn:
-        cached.scramble_after("prices", "2016-01-04", 1, conn)
-    assert cached._cache is None and view._cache is None
+        view.market.get_prices("DAA", end_date="2016-01-05")
+    assert view.market.get_price_panel(days=3)["date"].max() == pd.Timestamp("2016-01-04")
+    with cached.db.transaction() as conn:
+        scramble_after(cached, "prices", "2016-01-04", 1, conn)
+    assert cached.db.cache is None and view.db.cache is None

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sentinel.data.demo import generate_demo_universe, install_demo
 from sentinel.db import Store
 from sentinel.errors import LookAheadError
+from tests.future import delete_where_after, scramble_after
 
 START, END = date(2016, 1, 1), date(2016, 12, 30)
 
@@ -27,24 +28,24 @@ def base_db(tmp_path_factory):
 
 
 def _reads(store: Store, t: date) -> dict[str, pd.DataFrame | list]:
-    sym = store.universe_symbols(t)[0]
+    sym = store.market.universe_symbols(t)[0]
     return {
-        "one": store.get_prices(sym, days=60, end_date=t),
-        "panel": store.get_price_panel(days=30, end_date=t),
-        "bench": store.get_benchmark(days=30, end_date=t),
-        "universe": store.universe_symbols(t),
-        "days": store.trading_days(end=t),
+        "one": store.market.get_prices(sym, days=60, end_date=t),
+        "panel": store.market.get_price_panel(days=30, end_date=t),
+        "bench": store.market.get_benchmark(days=30, end_date=t),
+        "universe": store.market.universe_symbols(t),
+        "days": store.market.trading_days(end=t),
     }
 
 
 def _perturb_future(store: Store, t: date, mode: str, seed: int) -> None:
     """Replace every bar after ``t`` with random values, or delete them."""
-    with store.transaction() as conn:
+    with store.db.transaction() as conn:
         for table in ("prices", "benchmark_prices"):
             if mode == "delete":
-                store.delete_where_after(table, t, conn)
+                delete_where_after(store, table, t, conn)
             else:
-                store.scramble_after(table, t, seed, conn)
+                scramble_after(store, table, t, seed, conn)
 
 
 days = st.integers(min_value=40, max_value=(END - START).days - 5)
@@ -79,15 +80,15 @@ def test_a_read_past_the_simulation_date_always_raises(base_db, sim, ask):
     t, r = START + timedelta(days=sim), START + timedelta(days=ask)
     store = store.view(t)
     reads = [
-        lambda: store.get_prices("DAA", days=5, end_date=r),
-        lambda: store.get_price_panel(days=5, end_date=r),
-        lambda: store.get_benchmark(end_date=r),
-        lambda: store.get_score("DAA", as_of_date=r),
-        lambda: store.get_ml_prediction_as_of("DAA", r),
-        lambda: store.get_training_samples("DAA", known_by=r),
-        lambda: store.get_sentiment("DAA", end_date=r),
-        lambda: store.get_regime_state("DAA", r),
-        lambda: store.universe(r),
+        lambda: store.market.get_prices("DAA", days=5, end_date=r),
+        lambda: store.market.get_price_panel(days=5, end_date=r),
+        lambda: store.market.get_benchmark(end_date=r),
+        lambda: store.signals.get_score("DAA", as_of_date=r),
+        lambda: store.signals.get_ml_prediction_as_of("DAA", r),
+        lambda: store.signals.get_training_samples("DAA", known_by=r),
+        lambda: store.market.get_sentiment("DAA", end_date=r),
+        lambda: store.signals.get_regime_state("DAA", r),
+        lambda: store.market.universe(r),
     ]
     for read in reads:
         if r > t:

@@ -16,6 +16,7 @@ from engine.config import RunConfig
 from engine.session import LOOKAHEAD_WARNING
 from sentinel.db import Store
 from tests.conftest import make_demo_db
+from tests.future import scramble_after
 
 
 def _cfg(**over) -> RunConfig:
@@ -54,7 +55,7 @@ def test_outputs_and_stored_run(wf_result):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_retrains"] == 5  # 2016Q2 .. 2017Q2
     assert result.log.retrains[0] == date(2016, 6, 3)
-    run = store.get_backtest_run(result.db_id)
+    run = store.records.get_backtest_run(result.db_id)
     assert run.config_hash == result.config.config_hash()
     assert run.metrics["sharpe_ratio"] == pytest.approx(metrics["sharpe_ratio"])
     assert "Demo" not in (out / "trades.csv").read_text()[:100]
@@ -86,8 +87,8 @@ def test_ledger_invariants(wf_result):
 def test_walk_forward_models_only_see_known_labels(wf_result):
     result, _, store = wf_result
     for d in result.log.retrains:
-        known = store.get_training_samples(known_by=d)
-        later = store.get_training_samples()
+        known = store.signals.get_training_samples(known_by=d)
+        later = store.signals.get_training_samples()
         assert (known["label_known_at"] <= pd.Timestamp(d)).all()
         assert len(later) > len(known)
 
@@ -98,9 +99,9 @@ def test_future_scrambled_after_t_changes_nothing_before_t(demo_db, tmp_path):
     copy = tmp_path / "future.db"
     shutil.copy(demo_db, copy)
     other = Store(f"sqlite:///{copy}")
-    with other.transaction() as conn:
-        other.scramble_after("prices", t, 4242, conn)
-        other.scramble_after("benchmark_prices", t, 4242, conn)
+    with other.db.transaction() as conn:
+        scramble_after(other, "prices", t, 4242, conn)
+        scramble_after(other, "benchmark_prices", t, 4242, conn)
     a = run_backtest(_cfg(end="2017-03-31"), store=Store(f"sqlite:///{demo_db}"), save=False)
     b = run_backtest(_cfg(end="2017-03-31"), store=other, save=False)
     days = [d for d in a.log.decisions if d <= t]
@@ -140,7 +141,7 @@ def test_momentum_baseline_runs_without_ml(demo_db):
 
 def test_a_delisted_holding_is_settled_at_its_last_price(demo_db):
     store = Store(f"sqlite:///{demo_db}")
-    gone = [s for s in store.securities() if s.universe_to is not None]
+    gone = [s for s in store.market.securities() if s.universe_to is not None]
     assert gone, "the demo universe has a delisting"
     cfg = _cfg(end="2017-12-29", strategy={"name": "top_n", "params": {"n": 8}},
                ml={"enabled": False})  # fmt: skip
@@ -149,7 +150,7 @@ def test_a_delisted_holding_is_settled_at_its_last_price(demo_db):
     settled = result.trades[result.trades["order_id"].str.endswith(":delisted")]
     assert list(settled["symbol"]) == [sym]
     assert settled["date"].iloc[0].date() > last
-    last_close = store.get_prices(sym, days=1, end_date=last)["close"].iloc[-1]
+    last_close = store.market.get_prices(sym, days=1, end_date=last)["close"].iloc[-1]
     assert settled["price"].iloc[0] == pytest.approx(last_close)
     assert sym not in result.weights.iloc[-1][result.weights.iloc[-1] > 0].index
     assert (result.equity["cash"] >= -1e-6).all()

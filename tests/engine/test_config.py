@@ -75,7 +75,7 @@ def test_shipped_configs_are_valid():
 def test_settings_fill_the_ml_keys_a_config_leaves_out(store):
     from engine.session import resolve_config, run_settings
 
-    store.set_settings({"ml_wavelet_blend_ratio": 0.7, "ml_min_samples_per_symbol": 40})
+    store.records.set_settings({"ml_wavelet_blend_ratio": 0.7, "ml_min_samples_per_symbol": 40})
     settings = run_settings(store)
     base = {"start": "2019-01-01", "end": "2020-01-01"}
     off = RunConfig.model_validate({**base, "ml": {"mode": "off"}})

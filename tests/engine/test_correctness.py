@@ -23,6 +23,7 @@ from engine.backtest import BacktestResult, run_backtest
 from engine.config import RunConfig
 from sentinel.db import Store
 from tests.conftest import shared_file
+from tests.future import scramble_after
 
 DEMO_SEED = 11
 DEMO_SPAN = ("2015-01-01", "2017-12-31")
@@ -212,16 +213,16 @@ def _real_cfg() -> RunConfig:
     })  # fmt: skip
 
 
-def _real_store(path: Path, files: tuple[Path, Path], scramble_after: date | None) -> Store:
+def _real_store(path: Path, files: tuple[Path, Path], scramble_from: date | None) -> Store:
     from sentinel.data.importer import import_files
 
     store = Store(f"sqlite:///{path}")
     import_files(store, [files[0]], skip_bad=True)
     import_files(store, [files[1]], kind="benchmark", skip_bad=True)
-    if scramble_after is not None:
-        with store.transaction() as conn:
-            store.scramble_after("prices", scramble_after, 4242, conn)
-            store.scramble_after("benchmark_prices", scramble_after, 4242, conn)
+    if scramble_from is not None:
+        with store.db.transaction() as conn:
+            scramble_after(store, "prices", scramble_from, 4242, conn)
+            scramble_after(store, "benchmark_prices", scramble_from, 4242, conn)
     return store
 
 
@@ -230,7 +231,10 @@ def test_perturbed_future_changes_nothing_up_to_t(real_files, tmp_path: Path) ->
     a = run_backtest(_real_cfg(), store=_real_store(tmp_path / "a.db", real_files, None),
                      save=False)  # fmt: skip
     perturbed = _real_store(tmp_path / "b.db", real_files, t)
-    assert perturbed.get_prices("AAPL", days=1, end_date=date(2015, 12, 31))["close"].iloc[0] > 300
+    assert (
+        perturbed.market.get_prices("AAPL", days=1, end_date=date(2015, 12, 31))["close"].iloc[0]
+        > 300
+    )
     b = run_backtest(_real_cfg(), store=perturbed, save=False)
 
     retrains_before = [d for d in a.log.retrains if d <= t]

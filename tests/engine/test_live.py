@@ -45,7 +45,7 @@ def _copy(demo_db: Path, tmp_path: Path, name: str) -> Store:
 
 def _orders(store: Store, account: str) -> list[tuple]:
     return [(o.decided_on, o.symbol, o.quantity, o.status, o.fill_day, o.fill_price)
-            for o in store.live_orders(account)]  # fmt: skip
+            for o in store.records.live_orders(account)]  # fmt: skip
 
 
 def _backtest_orders(result) -> list[tuple]:
@@ -75,9 +75,9 @@ def test_replay_with_a_restart_every_day_matches_the_backtest(demo_db, tmp_path)
     live = _orders(store, "paper")
     # the backtest's last orders are still pending at the end, as they are live
     assert live == _backtest_orders(bt)
-    acct = store.get_live_account("paper")
+    acct = store.records.get_live_account("paper")
     assert acct.cash == pytest.approx(bt.equity["cash"].iloc[-1])
-    recs = store.live_recommendations("paper")
+    recs = store.records.live_recommendations("paper")
     assert {r.date for r in recs} == set(bt.log.decisions)
 
 
@@ -131,22 +131,22 @@ def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
     slow = [sys.executable, "-c", SLOW_BROKER, *args]  # the test's pause lives here, not in live
     proc = subprocess.Popen(slow, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and victim.count("live_orders") < 2:
+    while time.time() < deadline and victim.db.count("live_orders") < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    sent = victim.count("live_orders")
+    sent = victim.db.count("live_orders")
     assert sent >= 2, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-    first_day = victim.live_orders("paper")[0].decided_on
-    acct = victim.get_live_account("paper")
+    first_day = victim.records.live_orders("paper")[0].decided_on
+    acct = victim.records.get_live_account("paper")
     assert acct is not None and acct.last_day < first_day  # the rebalance day was not committed
     cmd = [sys.executable, "-m", "cli", *args]
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     assert _orders(victim, "paper") == _orders(clean, "paper")
-    ids = [o.order_id for o in victim.live_orders("paper")]
+    ids = [o.order_id for o in victim.records.live_orders("paper")]
     assert len(ids) == len(set(ids))
-    assert victim.get_live_account("paper").cash == pytest.approx(
-        clean.get_live_account("paper").cash
+    assert victim.records.get_live_account("paper").cash == pytest.approx(
+        clean.records.get_live_account("paper").cash
     )
 
 
@@ -159,7 +159,7 @@ def test_csv_drop_folder_sync_and_missing_provider(demo_db, tmp_path):
     store = _copy(demo_db, tmp_path, "sync.db")
     cfg = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(drop)}})
     assert "1 rows" in sync_prices(cfg, store) or "1 file" in sync_prices(cfg, store)
-    assert store.get_prices("DAA", end_date="2017-01-03").index[-1].year == 2017
+    assert store.market.get_prices("DAA", end_date="2017-01-03").index[-1].year == 2017
     bad = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(tmp_path / "nope")}})
     with pytest.raises(SentinelError, match="not a folder"):
         sync_prices(bad, store)
@@ -173,11 +173,11 @@ def test_a_delisted_holding_is_settled_and_recorded(tmp_path):
 
     store = Store(f"sqlite:///{tmp_path / 'delist.db'}")
     install_demo(store, generate_demo_universe(11, 8, "2015-01-01", "2017-12-31"))
-    gone = next(s for s in store.securities() if s.universe_to is not None)
+    gone = next(s for s in store.market.securities() if s.universe_to is not None)
     cfg = RunConfig.model_validate({**CFG, "start": "2016-06-01", "end": "2017-12-29",
                                     "strategy": {"name": "top_n", "params": {"n": 8}}})  # fmt: skip
     LiveRunner(cfg, store, replay=True).run_due()
-    settled = [o for o in store.live_orders("paper") if o.order_id.endswith(":delisted")]
+    settled = [o for o in store.records.live_orders("paper") if o.order_id.endswith(":delisted")]
     assert [o.symbol for o in settled] == [gone.symbol]
     assert settled[0].status == "filled" and settled[0].fill_day > gone.universe_to
-    assert gone.symbol not in store.get_live_account("paper").positions
+    assert gone.symbol not in store.records.get_live_account("paper").positions

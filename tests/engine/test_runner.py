@@ -34,7 +34,7 @@ class Recorder:
     def plan(self, view, current_weights: pd.Series) -> pd.Series:
         self.seen.append(("plan", view.day))
         try:
-            view.get_prices(
+            view.market.get_prices(
                 self.symbol, days=1, end_date=date.fromordinal(view.day.toordinal() + 1)
             )
         except LookAheadError:
@@ -43,8 +43,7 @@ class Recorder:
 
 
 def _runner(store, days, decider, events) -> tuple[Runner, Portfolio]:
-    ticks = [Tick(d, (EventType.MARKET_OPEN, EventType.MARKET_CLOSE, *events.get(d, ())))
-             for d in days]  # fmt: skip
+    ticks = [Tick(d, events.get(d, ())) for d in days]
     portfolio = Portfolio(cash=100_000.0)
     runner = Runner(
         run_id="t", store=store, clock=ticks, broker=SimulatedBroker(CostsConfig()),
@@ -54,8 +53,8 @@ def _runner(store, days, decider, events) -> tuple[Runner, Portfolio]:
 
 
 def test_each_tick_hands_a_view_bound_to_its_day(demo_store):
-    days = demo_store.trading_days(date(2016, 3, 1), date(2016, 3, 10))
-    sym = demo_store.universe_symbols(days[0])[0]
+    days = demo_store.market.trading_days(date(2016, 3, 1), date(2016, 3, 10))
+    sym = demo_store.market.universe_symbols(days[0])[0]
     decider = Recorder(sym)
     events = {days[1]: (EventType.RETRAIN, EventType.REBALANCE), days[4]: (EventType.REBALANCE,)}
     runner, portfolio = _runner(demo_store, days, decider, events)
@@ -70,11 +69,11 @@ def test_each_tick_hands_a_view_bound_to_its_day(demo_store):
 
 
 def test_the_feed_only_moves_forward(demo_store):
-    days = demo_store.trading_days(date(2016, 3, 1), date(2016, 3, 10))
+    days = demo_store.market.trading_days(date(2016, 3, 1), date(2016, 3, 10))
     feed = BarFeed(demo_store, None, days[0], days[-1])
     bars = feed.advance(days[2])
-    sym = demo_store.universe_symbols(days[2])[0]
-    close = demo_store.get_prices(sym, days=1, end_date=days[2])["close"].iloc[-1]
+    sym = demo_store.market.universe_symbols(days[2])[0]
+    close = demo_store.market.get_prices(sym, days=1, end_date=days[2])["close"].iloc[-1]
     assert bars.price(sym, "close") == pytest.approx(close)
     assert bars.price("NOPE", "close") is None
     assert feed.advance(date(2016, 3, 5)).price(sym, "close") is None  # a Saturday: no bars

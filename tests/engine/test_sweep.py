@@ -65,11 +65,11 @@ def test_points_equal_standalone_runs_and_scores_are_shared(demo_db, tmp_path):
         assert (tmp_path / name).exists()
     html = (tmp_path / "sweep.html").read_text()
     assert "pure wavelet" in html and "pure ML" in html and "In-sample" in html
-    runs = store.list_backtest_runs(sweep_id=res.sweep_id)
+    runs = store.records.list_backtest_runs(sweep_id=res.sweep_id)
     assert len(runs) == 3
     again = run_sweep(_sweep(), store=store, output=tmp_path)
     assert again.skipped == 3 and len(again.points) == 3  # finished points are kept
-    assert len(store.list_backtest_runs(sweep_id=res.sweep_id)) == 3
+    assert len(store.records.list_backtest_runs(sweep_id=res.sweep_id)) == 3
 
 
 def test_failing_point_is_reported_and_the_others_finish(demo_db, tmp_path):

@@ -17,9 +17,9 @@ FAST = {"max_epochs": 2, "min_samples": 30, "retrain": "monthly", "blend_ratio":
 
 @pytest.fixture
 def setup(demo_store):
-    syms = [s.symbol for s in demo_store.securities()[:3]]
+    syms = [s.symbol for s in demo_store.market.securities()[:3]]
     generate_samples(demo_store, syms, horizon_days=14)
-    days = demo_store.trading_days()[-70:-10]
+    days = demo_store.market.trading_days()[-70:-10]
     return demo_store, syms, days
 
 
@@ -38,15 +38,15 @@ def test_resumable_and_walk_forward_as_of_each_date(setup, monkeypatch):
     first = backfill_predictions(
         store, start=days[0], end=mid, every=5, symbols=syms, commit_every=3, **FAST
     )
-    part = store.get_ml_predictions()
-    n_part_dates = len(store.trading_days(days[0], mid)[::5])
+    part = store.signals.get_ml_predictions()
+    n_part_dates = len(store.market.trading_days(days[0], mid)[::5])
     assert first.rows_written == len(part) == 3 * n_part_dates
 
     second = backfill_predictions(
         store, start=days[0], end=days[-1], every=5, symbols=syms, commit_every=3, **FAST
     )
-    rows = store.get_ml_predictions()
-    dates = store.trading_days(days[0], days[-1])[::5]
+    rows = store.signals.get_ml_predictions()
+    dates = store.market.trading_days(days[0], days[-1])[::5]
     assert second.rows_existing == len(part)
     assert second.rows_written == len(rows) - len(part) == 3 * (len(dates) - n_part_dates)
     assert not rows.duplicated(["symbol", "date"]).any()
@@ -67,7 +67,7 @@ def test_resumable_and_walk_forward_as_of_each_date(setup, monkeypatch):
     assert (rows["predicted_at"] == [end_of_day_ts(d) for d in rows["date"]]).all()
     # ...through a simulation view bounded at that date, on exactly the samples known then
     assert len(calls) >= 2
-    full = store.view(None).get_training_samples()
+    full = store.view(None).signals.get_training_samples()
     for sim_date, as_of, counts in calls:
         assert sim_date == as_of
         known = full[full["label_known_at"] <= pd.Timestamp(as_of)]
@@ -80,7 +80,7 @@ def test_ml_disabled_writes_wavelet_rows_with_reason(setup):
     rep = backfill_predictions(
         store, start=days[-5], end=days[-1], symbols=syms, ml_enabled=False, blend_ratio=0.3
     )
-    rows = store.get_ml_predictions()
+    rows = store.signals.get_ml_predictions()
     assert rep.rows_written == len(rows) == 3 * 5
     assert (rows["fallback"] == "ml disabled").all()
     assert (rows["blended_score"] == rows["wavelet_score"]).all()

@@ -27,7 +27,7 @@ def trained(tmp_path_factory, demo_universe):
     tmp = tmp_path_factory.mktemp("bad_input")
     store = Store(f"sqlite:///{tmp / 'bad.db'}")
     install_demo(store, demo_universe)
-    syms = [s.symbol for s in store.securities()[:3]]
+    syms = [s.symbol for s in store.market.securities()[:3]]
     generate_samples(store, syms, horizon_days=14)
     report = train_as_of(store, symbols=syms, **TINY)
     assert sorted(report.models) == syms
@@ -65,9 +65,9 @@ def test_too_few_samples_skipped_with_reason(trained):
 def test_constant_labels_fail_alone(trained, tmp_path):
     store, syms, _, _ = trained
     other = Store(f"sqlite:///{tmp_path / 'c.db'}")
-    src = store.view(None).get_training_samples(symbol=syms[0])
-    other.upsert_training_samples(_samples_as_rows(src))
-    other.upsert_training_samples(_samples_as_rows(src.assign(symbol="FLAT", label=0.02)))
+    src = store.view(None).signals.get_training_samples(symbol=syms[0])
+    other.signals.upsert_training_samples(_samples_as_rows(src))
+    other.signals.upsert_training_samples(_samples_as_rows(src.assign(symbol="FLAT", label=0.02)))
     report = train_as_of(other, **TINY)
     assert list(report.models) == [syms[0]]
     assert "labels are constant" in report.failed["FLAT"]
@@ -76,7 +76,7 @@ def test_constant_labels_fail_alone(trained, tmp_path):
 
 def test_nan_and_inf_features_fall_back_to_wavelet(trained):
     store, syms, root, _ = trained
-    view = store.view(store.trading_days()[-1])
+    view = store.view(store.market.trading_days()[-1])
     wavelet = Analyzer().update_scores(view, syms)
     predictor = Predictor(ModelStore(root))
     predictor.load(syms)
@@ -114,15 +114,15 @@ def test_broken_model_folder_recorded_and_run_goes_on(trained, models, damage, r
     store, syms, _, _ = trained
     bad = syms[1]
     damage((models / bad).resolve())
-    days = store.trading_days()[-3:]
-    with store.transaction() as conn:  # a fresh prediction table for this case
+    days = store.market.trading_days()[-3:]
+    with store.db.transaction() as conn:  # a fresh prediction table for this case
         conn.exec_driver_sql("DELETE FROM ml_predictions")
     report = backfill_predictions(
         store, start=days[0], end=days[-1], symbols=syms, mode="current", models_dir=models,
         blend_ratio=0.5, ml_enabled=True,
     )  # fmt: skip
     assert reason in report.load_errors[bad]
-    rows = store.get_ml_predictions().set_index("symbol")
+    rows = store.signals.get_ml_predictions().set_index("symbol")
     assert len(rows) == 3 * len(days)
     broken = rows.loc[[bad]]
     assert broken["fallback"].str.startswith("model load error").all()

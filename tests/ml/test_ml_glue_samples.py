@@ -10,16 +10,17 @@ import pytest
 
 from sentinel.errors import LookAheadError
 from sentinel.ml.dataset import FeatureBook, generate_samples
+from tests.future import delete_where_after
 
 
 @pytest.fixture
 def syms(demo_store):
-    have = [s.symbol for s in demo_store.securities()]
+    have = [s.symbol for s in demo_store.market.securities()]
     return have[:2]
 
 
 def _samples(store, **kw):
-    return store.view(None).get_training_samples(**kw)
+    return store.view(None).signals.get_training_samples(**kw)
 
 
 def test_label_is_return_to_last_close_within_horizon(demo_store, syms):
@@ -27,7 +28,7 @@ def test_label_is_return_to_last_close_within_horizon(demo_store, syms):
     df = _samples(demo_store)
     assert set(df["symbol"]) == set(syms)
     for sym in syms:
-        closes = demo_store.get_prices(sym)["close"]
+        closes = demo_store.market.get_prices(sym)["close"]
         part = df[df["symbol"] == sym]
         for _, row in part.iloc[[0, len(part) // 2, -1]].iterrows():
             t = row["date"]
@@ -45,7 +46,7 @@ def test_samples_only_once_label_is_final(demo_store, syms):
     generate_samples(demo_store, syms, horizon_days=14)
     df = _samples(demo_store)
     for sym in syms:
-        last = demo_store.get_prices(sym).index[-1]
+        last = demo_store.market.get_prices(sym).index[-1]
         dates = df.loc[df["symbol"] == sym, "date"]
         assert (dates + timedelta(days=14) <= last).all()
         # and the newest week whose horizon *is* complete is present (weekly anchors end weeks)
@@ -61,10 +62,10 @@ def test_weekly_anchors_and_truncated_history(demo_store, syms):
     assert not dates.assign(y=iso.year, w=iso.week).duplicated(["symbol", "y", "w"]).any()
     assert dates.groupby("symbol")["date"].diff().dt.days.median() == 7
     cut = pd.Timestamp(dates["date"].quantile(0.5)).date()
-    with demo_store.transaction() as conn:
-        demo_store.delete_where_after("prices", cut, conn)
-        demo_store.delete_where_after("benchmark_prices", cut, conn)
-    last = pd.Timestamp(demo_store.trading_days()[-1])
+    with demo_store.db.transaction() as conn:
+        delete_where_after(demo_store, "prices", cut, conn)
+        delete_where_after(demo_store, "benchmark_prices", cut, conn)
+    last = pd.Timestamp(demo_store.market.trading_days()[-1])
     written = generate_samples(demo_store, syms, horizon_days=14)
     again = _samples(demo_store).set_index(["symbol", "date"])
     final = full[[d + timedelta(days=14) <= last for _, d in full.index]]
@@ -79,7 +80,7 @@ def test_idempotent_rerun(demo_store, syms):
     second = generate_samples(demo_store, syms, horizon_days=14)
     b = _samples(demo_store)
     assert first == second
-    assert demo_store.count("training_samples") == sum(first.values())
+    assert demo_store.db.count("training_samples") == sum(first.values())
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -104,7 +105,7 @@ def test_walk_forward_read_excludes_labels_known_later(demo_store, syms):
     generate_samples(demo_store, syms, horizon_days=14)
     full = _samples(demo_store)
     d = full["label_known_at"].quantile(0.5).date()
-    known = demo_store.view(None).get_training_samples(known_by=d)
+    known = demo_store.view(None).signals.get_training_samples(known_by=d)
     assert 0 < len(known) < len(full)
     assert (known["label_known_at"] <= pd.Timestamp(d)).all()
     assert len(known) == int((full["label_known_at"] <= pd.Timestamp(d)).sum())
@@ -115,9 +116,9 @@ def test_walk_forward_read_excludes_labels_known_later(demo_store, syms):
         zip(known["symbol"], known["date"], strict=True)
     )
     sim = demo_store.view(d)
-    assert len(sim.get_training_samples()) == len(known)
+    assert len(sim.signals.get_training_samples()) == len(known)
     with pytest.raises(LookAheadError):
-        sim.get_training_samples(known_by=d + timedelta(days=1))
+        sim.signals.get_training_samples(known_by=d + timedelta(days=1))
 
 
 def test_samples_across_a_gap_or_untraded_bars_are_dropped():
@@ -145,7 +146,7 @@ def test_samples_across_a_gap_or_untraded_bars_are_dropped():
 def test_feature_book_reads_are_bounded_by_the_view(demo_store, syms):
     """The book is a cache of whole-history features, not a way around the view's day."""
     book = FeatureBook(demo_store, syms)
-    d = demo_store.trading_days()[400]
+    d = demo_store.market.trading_days()[400]
     view = demo_store.view(d)
     panel = book.panel_as_of(syms, view)
     assert list(panel.index) == syms and panel.notna().all().all()

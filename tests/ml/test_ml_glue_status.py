@@ -28,9 +28,9 @@ def test_status_shape_and_averages(store):
     empty = ml_status(store)
     assert empty["symbols_with_models"] == 0
     assert empty["aggregate_metrics"]["avg_validation_rmse"] is None
-    store.set_settings({"ml_wavelet_blend_ratio": 0.6, "ml_enabled": False})
-    store.upsert_model_record(_record("AAA", 0.02, 0.1, 0.2, 150))
-    store.upsert_model_record(_record("BBB", 0.04, None, None, 250))
+    store.records.set_settings({"ml_wavelet_blend_ratio": 0.6, "ml_enabled": False})
+    store.records.upsert_model_record(_record("AAA", 0.02, 0.1, 0.2, 150))
+    store.records.upsert_model_record(_record("BBB", 0.04, None, None, 250))
     status = ml_status(store)
     assert status["enabled"] is False and status["blend_ratio"] == 0.6  # DB overrides
     assert status["symbols_with_models"] == 2

@@ -35,32 +35,32 @@ def _invoke(*args: str) -> str:
 
 def test_samples_command_counts_and_is_idempotent(cli_env):
     store, _ = cli_env
-    syms = ",".join(s.symbol for s in store.securities()[:2])
+    syms = ",".join(s.symbol for s in store.market.securities()[:2])
     out = _invoke("samples", "--full", "--symbols", syms)
-    n = store.count("training_samples")
+    n = store.db.count("training_samples")
     assert n > 100
     assert f"{n:,} samples written for 2 symbols" in out
     out2 = _invoke("samples", "--symbols", syms)
-    assert store.count("training_samples") == n
+    assert store.db.count("training_samples") == n
     assert f"{n:,} -> {n:,} samples" in out2
     out3 = _invoke("samples", "--incremental", "--symbols", syms)
     assert "incremental (90 days)" in out3
-    assert store.count("training_samples") == n
+    assert store.db.count("training_samples") == n
 
 
 def test_train_command_trains_skips_and_reports_failures(cli_env):
     store, models_dir = cli_env
-    good = [s.symbol for s in store.securities()[:2]]
+    good = [s.symbol for s in store.market.securities()[:2]]
     generate_samples(store, good, horizon_days=14)
-    samples = store.view(None).get_training_samples(symbol=good[0])
+    samples = store.view(None).signals.get_training_samples(symbol=good[0])
     # a symbol with constant labels fails alone; one with too few samples is skipped
     rows = samples.head(60).assign(symbol="FLAT", label=0.01)
     rows = pd.concat([rows, samples.head(15).assign(symbol="FEW")])
-    store.upsert_training_samples(
+    store.signals.upsert_training_samples(
         r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date()}
         for r in rows.itertuples(index=False)
     )
-    store.set_settings({"ml_min_samples_per_symbol": 30})  # DB override of the setting
+    store.records.set_settings({"ml_min_samples_per_symbol": 30})  # DB override of the setting
     as_of = samples["label_known_at"].iloc[-10].date()
     args = ["train", "--max-epochs", "3", "--as-of", as_of.isoformat()]
     for s in [*good, "FLAT", "FEW", "NOPE"]:
@@ -73,9 +73,9 @@ def test_train_command_trains_skips_and_reports_failures(cli_env):
     for col in ("RMSE", "MAE", "R²", "IC", "baseline IC"):
         assert col in out
     assert ModelStore(models_dir).symbols() == sorted(good)
-    records = {r.symbol: r for r in store.get_model_records()}
+    records = {r.symbol: r for r in store.records.get_model_records()}
     assert sorted(records) == sorted(good)
-    known = store.view(None).get_training_samples(known_by=as_of)
+    known = store.view(None).signals.get_training_samples(known_by=as_of)
     for s in good:
         assert records[s].train_end == as_of
         assert records[s].training_samples == int((known["symbol"] == s).sum())
@@ -83,7 +83,7 @@ def test_train_command_trains_skips_and_reports_failures(cli_env):
 
     status = json.loads(runner.invoke(app, ["status"]).output)
     assert status["symbols_with_models"] == 2
-    assert status["total_training_samples"] == store.count("training_samples")
+    assert status["total_training_samples"] == store.db.count("training_samples")
     agg = status["aggregate_metrics"]
     expected = sum(r.metrics["validation_rmse"] for r in records.values()) / 2
     assert agg["avg_validation_rmse"] == pytest.approx(expected)
@@ -93,14 +93,16 @@ def test_train_command_trains_skips_and_reports_failures(cli_env):
 
 def test_backfill_and_drift_commands(cli_env):
     store, _ = cli_env
-    store.set_settings({"ml_enabled": False})  # wavelet-only rows: the wiring, without training
-    syms = [s.symbol for s in store.securities()[:2]]
-    days = store.trading_days()[-40:]
+    store.records.set_settings(
+        {"ml_enabled": False}
+    )  # wavelet-only rows: the wiring, without training
+    syms = [s.symbol for s in store.market.securities()[:2]]
+    days = store.market.trading_days()[-40:]
     res = runner.invoke(app, ["backfill", "--start", days[0].isoformat(), "--every", "10",
                               "--symbols", ",".join(syms)], catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.index("{") :])
-    assert summary["rows_written"] == 2 * 4 == store.count("ml_predictions")
+    assert summary["rows_written"] == 2 * 4 == store.db.count("ml_predictions")
     assert summary["fallbacks"] == {"ml disabled": 8}
     res = runner.invoke(app, ["drift", "--window", "30"], catch_exceptions=False)
     assert res.exit_code == 0, res.output

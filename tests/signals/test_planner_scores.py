@@ -11,6 +11,7 @@ from sentinel.errors import LookAheadError
 from sentinel.planner import Analyzer, Security
 from sentinel.timeutil import end_of_day_ts
 from sentinel.wavelet import WINDOW, wavelet_as_of
+from tests.future import scramble_after
 
 D1 = date(2016, 6, 15)  # one late listing has < WINDOW bars, one is not listed yet
 D2 = date(2016, 11, 15)  # the first late listing now has WINDOW bars
@@ -35,10 +36,10 @@ def test_update_scores_stores_one_as_of_score_per_symbol(demo_store, demo_univer
     view = demo_store.view(D1)
     records = Analyzer().update_scores(view)
     expected = _expected_symbols(demo_universe, D1)
-    universe = set(view.universe_symbols())
+    universe = set(view.market.universe_symbols())
     assert set(records) == expected and universe - expected  # someone listed is too short
     assert len(universe) < len(demo_universe.securities)  # someone is not listed yet
-    assert demo_store.count("wavelet_scores") == len(expected)
+    assert demo_store.db.count("wavelet_scores") == len(expected)
     closes = _closes(demo_universe)
     for sym, rec in records.items():
         assert rec.as_of == D1 and rec.calculated_at == end_of_day_ts(D1)
@@ -46,7 +47,7 @@ def test_update_scores_stores_one_as_of_score_per_symbol(demo_store, demo_univer
         assert rec.score == pytest.approx(want.score, abs=1e-12)
         assert rec.components["wavelet_d1"] == pytest.approx(want.d1, abs=1e-12)
         assert rec.components["wavelet_d4"] == pytest.approx(want.d4, abs=1e-12)
-        stored = view.get_score(sym)
+        stored = view.signals.get_score(sym)
         assert stored.score == rec.score and stored.calculated_at == end_of_day_ts(D1)
 
 
@@ -68,7 +69,7 @@ def test_security_get_score_is_as_of_and_refuses_the_future(demo_store, demo_uni
     with pytest.raises(LookAheadError):
         sec.get_score(as_of_date=date(2016, 6, 16))
     with pytest.raises(LookAheadError):  # the closes the analyzer would need for D2
-        view.get_close_panel([sym], days=WINDOW + 5, end_date=D2)
+        view.market.get_close_panel([sym], days=WINDOW + 5, end_date=D2)
     with pytest.raises(AttributeError):  # "now" of a view cannot be moved, only a new view made
         view.day = D2  # type: ignore[misc]
 
@@ -86,12 +87,14 @@ def test_scores_ignore_bars_after_the_simulation_date(demo_store, demo_universe)
     """Scrambling every bar after D1 changes nothing computed as of D1."""
     view = demo_store.view(D1)
     before = {s: r.score for s, r in Analyzer().update_scores(view).items()}
-    with demo_store.transaction() as conn:
-        demo_store.scramble_after("prices", D1, seed=3, conn=conn)
+    with demo_store.db.transaction() as conn:
+        scramble_after(demo_store, "prices", D1, seed=3, conn=conn)
     after = {s: r.score for s, r in Analyzer().update_scores(view).items()}
     assert after == before
     sym = sorted(before)[0]
-    scrambled = demo_store.get_prices(sym, start_date=date(2016, 6, 16), end_date="2016-06-22")
+    scrambled = demo_store.market.get_prices(
+        sym, start_date=date(2016, 6, 16), end_date="2016-06-22"
+    )
     original = _closes(demo_universe)[sym].loc["2016-06-16":"2016-06-22"]
     assert len(original) == 5
     assert (scrambled["close"].to_numpy() != original.to_numpy()).all()  # the scramble happened

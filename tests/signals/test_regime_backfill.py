@@ -40,7 +40,7 @@ def _demo_store(path: Path, universe) -> Store:
 
 
 def _table(store: Store) -> Table:
-    rows = store._rows("SELECT symbol, date, regime, regime_name, confidence FROM regime_states")
+    rows = store.db.rows("SELECT symbol, date, regime, regime_name, confidence FROM regime_states")
     table = {(s, str(d)[:10]): (int(r), n, float(c)) for s, d, r, n, c in rows}
     assert len(table) == len(rows)  # each (symbol, date) at most once
     return table
@@ -68,7 +68,7 @@ def _script(db: Path, *args: str) -> list[str]:
 
 def test_clean_run_covers_every_date_with_enough_history(clean, universe) -> None:
     store, table, report = clean
-    assert report.failures == {} and report.rows_written == len(table) == store.count(
+    assert report.failures == {} and report.rows_written == len(table) == store.db.count(
         "regime_states"
     )
     assert report.batches == -(-len(table) // 100)
@@ -76,7 +76,7 @@ def test_clean_run_covers_every_date_with_enough_history(clean, universe) -> Non
     assert per_symbol.get("DAD", 0) == 0  # 418 bars < 504: never enough history
     assert per_symbol["DAA"] > per_symbol["DAB"] > per_symbol["DAC"] > 0
     bars = universe.prices.groupby("symbol")["date"]
-    detector = RegimeDetector(store)
+    detector = RegimeDetector(store.market)
     for symbol in ("DAA", "DAB", "DAC"):
         dates = sorted(d for s, d in table if s == symbol)
         all_bars = [str(d.date()) for d in bars.get_group(symbol)]
@@ -91,7 +91,7 @@ def test_rows_equal_detect_regime_as_of_on_sampled_dates(clean) -> None:
     keys = sorted(table)
     for symbol, day in keys[:: max(1, len(keys) // 8)] + [keys[-1]]:
         with threadpool_limits(limits=1):  # KMeans' OpenMP threads: ~10x slower on 2 cores
-            one = RegimeDetector(store.view(date.fromisoformat(day))).detect_regime_as_of(
+            one = RegimeDetector(store.view(date.fromisoformat(day)).market).detect_regime_as_of(
                 symbol, day
             )
         regime, name, conf = table[(symbol, day)]
@@ -110,7 +110,7 @@ def test_kill_and_resume_gives_the_clean_table(tmp_path, universe, clean, capsys
     )
     try:
         deadline = time.monotonic() + 120
-        while store.count("regime_states") == 0:
+        while store.db.count("regime_states") == 0:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "no commit within 120 s"
             time.sleep(0.005)
@@ -147,7 +147,7 @@ def test_rerun_of_finished_backfill_writes_nothing(clean) -> None:
 def test_crash_mid_batch_then_resume(tmp_path, universe, clean, monkeypatch) -> None:
     """A write failing after two batches aborts the run; the rerun fills exactly the rest."""
     store = _demo_store(tmp_path / "crash.db", universe)
-    real = store.upsert_regime_states
+    real = store.signals.upsert_regime_states
     calls = {"n": 0}
 
     def flaky(rows):
@@ -156,11 +156,11 @@ def test_crash_mid_batch_then_resume(tmp_path, universe, clean, monkeypatch) -> 
             raise OSError("disk full")
         return real(rows)
 
-    monkeypatch.setattr(store, "upsert_regime_states", flaky)
+    monkeypatch.setattr(store.signals, "upsert_regime_states", flaky)
     with pytest.raises(OSError, match="disk full"):
         backfill_regime_states(store, commit_every=70, workers=1)
-    assert store.count("regime_states") == 140
-    monkeypatch.setattr(store, "upsert_regime_states", real)
+    assert store.db.count("regime_states") == 140
+    monkeypatch.setattr(store.signals, "upsert_regime_states", real)
     report = backfill_regime_states(store, commit_every=70, workers=1)
     assert report.rows_existing == 140 and report.rows_written == len(clean[1]) - 140
     _assert_same(_table(store), clean[1])
@@ -227,19 +227,19 @@ def test_verify_catches_a_wrong_row(tmp_path, universe, monkeypatch) -> None:
     monkeypatch.setattr(regime_backfill, "symbol_regime_rows", wrong)
     report = backfill_regime_states(store, ["DAC"], workers=1, verify=40)
     assert "BackfillMismatchError" in report.failures["DAC"]
-    assert store.count("regime_states") == 0
+    assert store.db.count("regime_states") == 0
 
 
 def test_store_regime_state_for_date_is_idempotent(store) -> None:
-    detector = RegimeDetector(store)
+    detector = RegimeDetector(store.market, store.signals)
     detector.store_regime_state_for_date("AAA", "2016-03-04", 2, "bull", 0.9)
     detector.store_regime_state_for_date("AAA", "2016-03-04", 2, "bull", 0.9)
-    assert store.count("regime_states") == 1
-    row = store.get_regime_state("AAA", "2016-03-04")
+    assert store.db.count("regime_states") == 1
+    row = store.signals.get_regime_state("AAA", "2016-03-04")
     assert (row.regime, row.regime_name, row.confidence) == (2, "bull", 0.9)
     detector.store_regime_state_for_date("AAA", "2016-03-04", 0, "bear", 0.6)
-    assert store.count("regime_states") == 1
-    row = store.get_regime_state("AAA", "2016-03-04")
+    assert store.db.count("regime_states") == 1
+    row = store.signals.get_regime_state("AAA", "2016-03-04")
     assert (row.regime, row.regime_name, row.confidence) == (0, "bear", 0.6)
 
 

@@ -106,7 +106,7 @@ def test_detect_short_history_none_and_flat_sideways(make_walk) -> None:
 
 def test_store_regime_state_for_date_calls_upsert(make_walk) -> None:
     store = FakeStore({})
-    detector = rg.RegimeDetector(store)
+    detector = rg.RegimeDetector(store, store)
     detector.store_regime_state_for_date("S", "2016-03-04", 2, "bull", 0.9)
     detector.store_regime_state_for_date("S", "2016-03-04", 0, "bear", 0.7)
     assert store.rows == {("S", "2016-03-04"): (0, "bear", 0.7)}

@@ -101,10 +101,12 @@ async def list_models(store: StoreDep, request: Request) -> Response:
     summary="One symbol's model: validation, baselines, training span",
 )
 def get_model(symbol: SymbolDep, store: StoreDep, settings: EffectiveSettingsDep):
-    rec = store.get_model_record(symbol)
+    rec = store.records.get_model_record(symbol)
     if rec is None:
         n = len(
-            store.get_training_samples(symbol, horizon_days=settings.ml_prediction_horizon_days)
+            store.signals.get_training_samples(
+                symbol, horizon_days=settings.ml_prediction_horizon_days
+            )
         )
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

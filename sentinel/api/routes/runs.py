@@ -97,7 +97,7 @@ async def list_runs(
 
 
 def _runs_payload(store: Any, sweep_id: str | None) -> dict[str, Any]:
-    return {"runs": [summary(r) for r in store.list_backtest_runs(sweep_id)]}
+    return {"runs": [summary(r) for r in store.records.list_backtest_runs(sweep_id)]}
 
 
 @router.get(
@@ -107,7 +107,7 @@ def _runs_payload(store: Any, sweep_id: str | None) -> dict[str, Any]:
 )
 def get_run(run_id: Annotated[int, Path(ge=1)], store: StoreDep):
     try:
-        return detail(store.get_backtest_run(run_id))
+        return detail(store.records.get_backtest_run(run_id))
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
@@ -115,7 +115,7 @@ def get_run(run_id: Annotated[int, Path(ge=1)], store: StoreDep):
 @router.get("/sweeps", summary="Stored runs grouped by sweep")
 def list_sweeps(store: StoreDep):
     groups: dict[str, list[BacktestRun]] = defaultdict(list)
-    for r in store.list_backtest_runs():
+    for r in store.records.list_backtest_runs():
         if r.sweep_id:
             groups[r.sweep_id].append(r)
     return {
@@ -138,7 +138,7 @@ def list_sweeps(store: StoreDep):
     summary="One sweep's runs with their equity curves (for an overlay chart)",
 )
 def get_sweep(sweep_id: Annotated[str, Path(pattern=SWEEP_PATTERN)], store: StoreDep):
-    runs = store.list_backtest_runs(sweep_id)
+    runs = store.records.list_backtest_runs(sweep_id)
     if not runs:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep with id {sweep_id!r}")
     return {"sweep_id": sweep_id, "runs": [detail(r) for r in runs]}

@@ -105,7 +105,7 @@ def write_settings(
     The next backtest, live step and retrain read them (``effective_settings``).
     """
     changes = update.changes()
-    merged = {**store.get_stored_settings(), **changes}
+    merged = {**store.records.get_stored_settings(), **changes}
     try:
         settings = effective_settings(merged, base)
     except ValidationError as exc:
@@ -116,5 +116,5 @@ def write_settings(
                 for e in exc.errors()
             ],
         ) from None
-    store.set_settings(changes)
+    store.records.set_settings(changes)
     return _ml_values(settings)

@@ -1,4 +1,8 @@
-"""Creating SQLAlchemy engines for the store: SQLite tuned for bulk loads, or any other URL."""
+"""Opening the database: SQLAlchemy engines for a URL, SQLite tuned for bulk loads.
+
+Only connection set-up lives here (no reads, no writes); :class:`~sentinel.db.database.Database`
+wraps the engine this makes.
+"""
 
 from __future__ import annotations
 

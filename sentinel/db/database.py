@@ -1,0 +1,183 @@
+"""The plumbing every repository shares: the SQLAlchemy engine and the in-memory price cache.
+
+No domain reads live here and nothing is bounded by a date: connections and transactions, the
+raw-row helper, bulk upserts, row counts and fingerprints. One :class:`Database` is shared by a
+store and all its views, so a preloaded price cache serves every view of the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine
+from sqlmodel import SQLModel
+
+from sentinel.db.cache import PriceCache
+from sentinel.errors import NotFoundError
+
+
+class Database:
+    """The engine of one database, the helpers that run SQL on it and the shared price cache."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._prices: PriceCache | None = None  # the price cache, shared with every view
+
+    # -- the in-memory price cache -----------------------------------------------------------
+    def preload(self) -> PriceCache:
+        """Load the whole price table into memory; reads are then served from it (same guard)."""
+        cache = self._prices
+        if cache is None:
+            # Lazy: the market view reads through this class (a module-level import is a cycle).
+            from sentinel.db.market import MarketView
+
+            market = MarketView(self, None)
+            long = market.get_price_panel()
+            cache = PriceCache.from_long(long, market.securities())
+            self._prices = cache
+        return cache
+
+    @property
+    def cache(self) -> PriceCache | None:
+        """The preloaded price cache, or None (reads then go to SQL)."""
+        return self._prices
+
+    def drop_cache(self) -> None:
+        self._prices = None
+
+    # -- connections -------------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: everything inside commits together or not at all."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Run a read on the driver's own cursor: plain tuples, no per-row result processing.
+
+        ``sql`` uses ``:name`` parameters (sqlite3's own style); other drivers get ``%(name)s``.
+        """
+        if self.dialect == "sqlite":  # SQLite stores dates as ISO text; compare as text
+            params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+        else:
+            sql = _pyformat(sql)
+        with self.engine.connect() as conn:
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, params)
+                return cur.fetchall()
+            finally:
+                cur.close()
+
+    # -- counts and fingerprints: cheap aggregates that change whenever the rows do ---------------
+    def count(self, table: str) -> int:
+        """Row count of a sentinel table (name checked against the schema)."""
+        if table not in SQLModel.metadata.tables:
+            raise NotFoundError(f"no table {table!r}")
+        return int(self.rows(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    def data_fingerprint(self) -> dict[str, list[Any]]:
+        """Row count and last date of the tables scores are computed from (keys sweep caches)."""
+        out = {}
+        dated = (
+            ("prices", "date"),
+            ("benchmark_prices", "date"),
+            ("training_samples", "label_known_at"),
+            ("sentiment", "date"),
+        )
+        for table, col in dated:
+            n, last = self.rows(f"SELECT COUNT(*), MAX({col}) FROM {table}")[0]
+            out[table] = [int(n), str(last)]
+        return out
+
+    # -- bulk writes ------------------------------------------------------------------------
+    def upsert(
+        self,
+        table: str,
+        keys: list[str],
+        rows: list[dict[str, Any]],
+        conn: Connection | None = None,
+    ) -> int:
+        """Insert rows, replacing any with the same key (idempotent for identical input)."""
+        if not rows:
+            return 0
+        cols = list(rows[0].keys())
+        iso = self.dialect == "sqlite"
+        tuples = [tuple(_sql_value(r[c], iso) for c in cols) for r in rows]
+        return self.upsert_tuples(table, keys, cols, tuples, conn=conn)
+
+    def upsert_tuples(
+        self,
+        table: str,
+        keys: list[str],
+        cols: list[str],
+        tuples: Sequence[tuple[Any, ...]],
+        conn: Connection | None = None,
+        update: list[str] | None = None,
+    ) -> int:
+        """Bulk upsert through the driver's ``executemany`` (fast path used by imports).
+
+        On a key conflict the ``update`` columns (default: every non-key column) are replaced;
+        ``update=[]`` keeps the existing row.
+        """
+        if not tuples:
+            return 0
+        if table in ("prices", "securities"):
+            self.drop_cache()
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        updates = [c for c in cols if c not in keys] if update is None else update
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+            if updates
+            else "DO NOTHING"
+        )
+        sql = (
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+            f"ON CONFLICT ({', '.join(keys)}) {action}"
+        )
+        if conn is not None:
+            conn.exec_driver_sql(sql, list(tuples))
+        else:
+            with self.engine.begin() as c:
+                c.exec_driver_sql(sql, list(tuples))
+        return len(tuples)
+
+
+def decode_json(value: Any) -> Any:
+    """Stored JSON columns may come back as text on some drivers."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    """``:name`` parameters to the ``%(name)s`` style of psycopg and most other drivers."""
+    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+
+
+def _sql_value(v: Any, iso_dates: bool) -> Any:
+    """Driver-neutral parameter values (dates as ISO text for SQLite, JSON as text)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if iso_dates and isinstance(v, date) and not isinstance(v, datetime):
+        return v.isoformat()
+    if iso_dates and isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dict | list):
+        return json.dumps(v)
+    return v
