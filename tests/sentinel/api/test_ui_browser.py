@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from sentinel.api.probe import wait_until_serving
-from tests.api.conftest import TOKEN
+from tests.sentinel.api.conftest import TOKEN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

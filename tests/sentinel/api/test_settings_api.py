@@ -6,7 +6,7 @@ import pytest
 
 from sentinel.db import Store
 from sentinel.settings import ML_KEYS
-from tests.api.conftest import AUTH
+from tests.sentinel.api.conftest import AUTH
 
 
 def test_get_returns_the_notes_keys_with_defaults(client):

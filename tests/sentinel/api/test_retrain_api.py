@@ -6,7 +6,7 @@ import threading
 
 from sentinel.ml.model_files import ModelStore
 from sentinel.retrain import RetrainBusyError, RetrainManager
-from tests.api.conftest import AUTH, FAST
+from tests.sentinel.api.conftest import AUTH, FAST
 
 # Demo samples per symbol (horizon 14): DAA..DAG 143, DAI 119, DAH/DAJ 96, DAK 73, DAL 49.
 TRAINED_AT_100 = {"DAA", "DAB", "DAC", "DAD", "DAE", "DAF", "DAG", "DAI"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sentinel.ml.models import NNRegressor
-from tests.ml.conftest import FAST_NN
+from tests.sentinel.ml.conftest import FAST_NN
 
 
 def test_numpy_forward_matches_keras_model(fitted_ensemble, data):

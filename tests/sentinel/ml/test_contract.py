@@ -10,7 +10,7 @@ import pytest
 
 from sentinel.ml.errors import ModelError, NotFittedError
 from sentinel.ml.models import BaseModel, EnsembleModel, NNRegressor, XGBRegressorModel
-from tests.ml.conftest import FAST_NN
+from tests.sentinel.ml.conftest import FAST_NN
 
 
 def _nn():

@@ -63,7 +63,7 @@ def test_validate_symbol_reports_models_baselines_and_diagnostic(data):
     import json
 
     from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
-    from tests.ml.conftest import FAST_NN
+    from tests.sentinel.ml.conftest import FAST_NN
 
     X, y, dates = data
     model = EnsembleModel(NNRegressor(**FAST_NN), XGBRegressorModel(n_estimators=20))

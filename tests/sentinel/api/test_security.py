@@ -9,7 +9,7 @@ import pytest
 from sentinel.api import create_app
 from sentinel.errors import ConfigError
 from sentinel.settings import PLACEHOLDER_TOKENS
-from tests.api.conftest import AUTH, make_settings
+from tests.sentinel.api.conftest import AUTH, make_settings
 
 WRITES = [
     ("/api/settings", {"ml_wavelet_blend_ratio": 0.5}),

@@ -10,7 +10,7 @@ import pytest
 from sentinel.ml.errors import MLError, ModelError
 from sentinel.ml.model_files import ModelStore
 from sentinel.ml.predictor import Predictor
-from tests.ml.conftest import make_data
+from tests.sentinel.ml.conftest import make_data
 
 
 @pytest.fixture

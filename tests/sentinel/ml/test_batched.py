@@ -8,7 +8,7 @@ import numpy as np
 
 from sentinel.ml.batched import fit_nn_batched, train_many
 from sentinel.ml.models import NNRegressor, XGBRegressorModel
-from tests.ml.conftest import FAST_NN, make_data
+from tests.sentinel.ml.conftest import FAST_NN, make_data
 
 
 def test_batched_gives_fitted_regressors_that_match_their_keras_export():

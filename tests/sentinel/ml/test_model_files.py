@@ -14,7 +14,7 @@ import pytest
 
 from sentinel.ml.errors import ModelLoadError
 from sentinel.ml.model_files import MODEL_FILES, ModelStore, serialize
-from tests.ml.conftest import make_data
+from tests.sentinel.ml.conftest import make_data
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from sentinel.data.demo import DemoUniverse, install_demo
 from sentinel.retrain import RetrainManager
 from sentinel.scheduler import next_fire_times, start_scheduler, weekly_retrain, weekly_trigger
-from tests.api.conftest import FAST
+from tests.sentinel.api.conftest import FAST
 
 NY = ZoneInfo("America/New_York")
 
