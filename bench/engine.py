@@ -209,7 +209,7 @@ def engine_ref() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'ref.db'}")
         import_files(store, [path], skip_bad=True)
-        store.db.preload()
+        store.market.preload()
         seen = store.market.get_close_panel(symbols, end_date=end)
         assert seen.index.equals(close.index) and np.array_equal(seen.to_numpy(), close.to_numpy())
         out: dict[str, Any] = {}

@@ -90,7 +90,11 @@ def live(
 @app.command()
 def serve(
     host: Annotated[
-        str, typer.Option(help="Interface to bind; loopback by default (writes need the token).")
+        str,
+        typer.Option(
+            help="Interface to bind; loopback by default. Needs a real SENTINEL_API_TOKEN, "
+            "except on loopback with SENTINEL_ENVIRONMENT=development."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     scheduler: Annotated[
@@ -100,7 +104,11 @@ def serve(
         str, typer.Option(help="debug | info (logs every request) | warning | error.")
     ] = "info",
 ) -> None:
-    """Serve the REST API, the web UI (/) and the weekly retrain (Sunday 23:00)."""
+    """Serve the REST API, the web UI (/) and the weekly retrain (Sunday 23:00).
+
+    Refuses to start without a real SENTINEL_API_TOKEN (16+ characters, not a placeholder) unless
+    the host is loopback and SENTINEL_ENVIRONMENT=development is set.
+    """
     from sentinel.api.main import serve as run_server  # lazy: FastAPI and uvicorn (~1 s)
 
     run_server(
@@ -111,7 +119,9 @@ def serve(
 def main() -> None:
     """Run the CLI, turning errors into one line and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # Typer returns Ctrl-C as 130 when not standalone: not a success
+            raise KeyboardInterrupt
     except SentinelError as exc:
         if state.debug:
             raise

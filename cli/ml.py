@@ -130,6 +130,12 @@ def run_training(
     from sentinel.settings import get_settings
 
     s = _settings(store)
+    horizon = s.ml_prediction_horizon_days
+    if not store.signals.symbols_with_samples(horizon):
+        raise ConfigError(
+            f"no training samples in the store for the {horizon}-day horizon: "
+            "run `sentinel ml samples` first"
+        )
     root = models_dir or get_settings().models_dir
     with console.status("training") as status:
         report = train_as_of(
@@ -137,6 +143,10 @@ def run_training(
             min_samples=s.ml_min_samples_per_symbol, max_epochs=max_epochs, validate=validate,
             progress=lambda msg: status.update(msg),
         )  # fmt: skip
+        if as_of is not None and not report.samples and not report.skipped:
+            raise ConfigError(
+                f"--as-of {as_of}: no training sample's label was known by then; pick a later date"
+            )
         status.update(f"saving {len(report.models)} models to {root}")
         save_models(store, report, root, horizon_days=s.ml_prediction_horizon_days)
     if report.models:

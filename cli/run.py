@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli._common import err_console
+
 console = Console(highlight=False)
 
 
@@ -63,7 +65,7 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
     # lazy: engine.session and engine.sweep_run pull pandas, scikit-learn, hmmlearn (start-up time)
     from engine.session import open_run_store
     from engine.sweep import load_sweep
-    from engine.sweep_run import run_sweep
+    from engine.sweep_run import SweepInterrupted, run_sweep
     from engine.sweep_types import POINT_METRICS
 
     sweep = load_sweep(config)
@@ -88,7 +90,12 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
             if "error" in res:
                 progress.console.print(f"[red]point failed[/red] {res['label']}: {res['error']}")
 
-        result = run_sweep(sweep, store=store, output=output, status=status, on_point=on_point)
+        try:
+            result = run_sweep(sweep, store=store, output=output, status=status, on_point=on_point)
+        except SweepInterrupted as exc:
+            progress.stop()
+            err_console.print(str(exc), soft_wrap=True)
+            raise KeyboardInterrupt from None
     table = Table(title=f"sweep {sweep.name}")
     df = result.table()
     keys = [k for k in sweep.grid if k in df.columns] or ["point"]

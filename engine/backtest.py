@@ -3,7 +3,8 @@
 Steps: open the store the config names (building the demo universe when it is empty), build the
 session (:mod:`engine.session`: settings, ML inputs, planner, strategy), run the runner with a
 simulation clock and a simulated broker, then compute metrics from the record and write the
-outputs (metrics.json, trades.csv, equity.csv, report.html) and the database row.
+outputs (metrics.json, trades.csv, equity.csv, report.html, predictions.csv: a folder replaced
+whole, see :func:`engine.report.staged_folder`) and, once they are in place, the database row.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.portfolio import Portfolio
 from engine.runner import RunLog
 from engine.session import ScorePlanner, build_session, open_run_store
 from sentinel.db import BacktestRun, Store
+from sentinel.ml.errors import load_problem
 
 
 @dataclass
@@ -62,8 +64,11 @@ def run_backtest(
     broker, metrics and outputs are the same either way.
     """
     from engine.metrics import compute_metrics  # lazy: vectorbt and numba load slowly
-    from engine.report import write_outputs  # lazy: plotly
+    from engine.report import check_output_folder, write_outputs  # lazy: plotly
 
+    out = output or cfg.output
+    if out and write_report:
+        check_output_folder(out)  # before minutes of work, not after
     store = store or open_run_store(cfg)
     session = build_session(cfg, store, planner=planner, status=status)
     cfg, days, warnings = session.cfg, session.days, session.warnings
@@ -99,20 +104,26 @@ def run_backtest(
     predictions = (
         pd.concat(adapter.scores_log).reset_index() if adapter.scores_log else pd.DataFrame()
     )
+    load_errors = model_load_errors(predictions, session.planner)
+    metrics["n_model_load_errors"] = float(len(load_errors))
+    if load_errors:
+        metrics["model_load_errors"] = load_errors
+        warnings.append(
+            f"{len(load_errors)} model(s) failed to load; those symbols used the wavelet score "
+            "alone: " + "; ".join(f"{sym}: {why}" for sym, why in load_errors.items())
+        )
     result = BacktestResult(cfg, run_id, equity, trades, weights, bench, metrics, warnings, log,
                             predictions, broker.cancelled)  # fmt: skip
-    out = output or cfg.output
+    # the folder whole (replaced at once), then its database row: a kill leaves the previous
+    # folder, or the new one without its row, never a mix
     if out and write_report:
         config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
         result.outputs = write_outputs(
             Path(out), metrics=metrics, trades=trades, equity=equity["equity"], benchmark=bench,
             weights=weights, cash=equity["cash"], title=f"sentinel backtest: {cfg.name}",
             warnings=warnings, config_text=config_text,
+            tables={"predictions": predictions} if not predictions.empty else None,
         )  # fmt: skip
-        if not predictions.empty:
-            path = Path(out) / "predictions.csv"
-            predictions.to_csv(path, index=False)
-            result.outputs["predictions"] = path
     if save:
         result.db_id = store.records.save_backtest_run(
             BacktestRun(
@@ -123,6 +134,27 @@ def run_backtest(
             )
         )  # fmt: skip
     return result
+
+
+#: How the planner's fallback column names a model that failed to load.
+_LOAD_ERROR = "model load error: "
+
+
+def model_load_errors(predictions: pd.DataFrame, planner: Any = None) -> dict[str, str]:
+    """Symbols the run scored without their model because it failed to load, with the reason.
+
+    Read from the scores' ``fallback`` column (so a sweep's replayed scores report them too); the
+    reason comes untruncated from the planner's predictor when it has one.
+    """
+    if predictions.empty or "fallback" not in predictions or "symbol" not in predictions:
+        return {}
+    known = getattr(getattr(planner, "predictor", None), "load_errors", None) or {}
+    hit = predictions["fallback"].map(lambda v: isinstance(v, str) and v.startswith(_LOAD_ERROR))
+    found = {}
+    for sym, text in zip(predictions.loc[hit, "symbol"], predictions.loc[hit, "fallback"],
+                         strict=True):  # fmt: skip
+        found[str(sym)] = load_problem(known[sym]) if sym in known else text[len(_LOAD_ERROR) :]
+    return dict(sorted(found.items()))
 
 
 def _csv(df: pd.DataFrame) -> str:
@@ -150,4 +182,5 @@ def summary_lines(result: BacktestResult) -> list[tuple[str, str]]:
         ("max drawdown", pct("max_drawdown")), ("Calmar", num("calmar_ratio")),
         ("turnover / year", pct("turnover")), ("hit rate", pct("hit_rate")),
         ("trades", f"{int(m.get('n_trades') or 0)}"), ("retrains", f"{int(m['n_retrains'])}"),
+        ("model load errors", f"{int(m.get('n_model_load_errors') or 0)}"),
     ]  # fmt: skip

@@ -3,6 +3,14 @@
 A config error names the key path and the YAML line it came from, e.g.
 ``configs/x.yaml: ml.blend_ratio (line 12): Input should be less than or equal to 1``.
 A config's hash (of its canonical JSON) names its run and keys the sweep caches.
+
+Reading is safe by default (:func:`read_yaml`): a file must be UTF-8 text of at most
+:data:`MAX_CONFIG_BYTES`; keys may not repeat; values nest at most :data:`MAX_YAML_DEPTH` levels;
+aliases may not make the document stand for more than :data:`MAX_YAML_VALUES` values (a
+"billion laughs" guard) nor refer to themselves; a value YAML cannot read (``2019-02-30``) is
+refused. Numbers are strict: ``true`` is not 1, ``"5"`` is not 5 (an integer is fine where a
+float is expected), and NaN and infinity are refused. Symbols follow the one symbol rule
+(:mod:`sentinel.symbols`).
 """
 
 from __future__ import annotations
@@ -11,16 +19,65 @@ import hashlib
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from sentinel.errors import ConfigError
 from sentinel.ml.policy import WALK_FORWARD_MAX_EPOCHS
+from sentinel.symbols import InvalidSymbolError, check_symbol
 from strategies import STRATEGIES
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
+
+#: A config file larger than this is refused before it is parsed (bytes).
+MAX_CONFIG_BYTES = 256 * 1024
+#: At most this many values (a long string counting one per 100 characters) once aliases are
+#: expanded: a small file cannot stand for a huge document.
+MAX_YAML_VALUES = 100_000
+#: Mappings and lists nest at most this deep (aliases expanded).
+MAX_YAML_DEPTH = 64
+
+# Strict scalars: a bool is not a number, a string is not a number, a number is not a bool; an
+# integer is accepted where a float is expected; NaN and infinity are refused.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+Bool = Annotated[bool, Strict()]
+
+
+def _date_input(value: Any) -> Any:
+    if isinstance(value, bool | int | float):  # pydantic would read a number as a timestamp
+        raise ValueError(f"a date like 2019-01-31 is needed, not {value!r}")
+    return value
+
+
+def _symbol(value: str) -> str:
+    try:
+        return check_symbol(value, "symbol")
+    except InvalidSymbolError as exc:
+        raise ValueError(str(exc).removeprefix("symbol: ")) from None
+
+
+def _path_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("a path may not contain a NUL character")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_date_input)]
+Symbol = Annotated[str, AfterValidator(_symbol)]
+PathText = Annotated[str, AfterValidator(_path_text)]
 
 
 class StrictModel(BaseModel):
@@ -30,9 +87,9 @@ class StrictModel(BaseModel):
 class ImportSpec(StrictModel):
     """A file to import into the run's store before the run when the store has no prices."""
 
-    path: str
+    path: PathText
     kind: Literal["prices", "benchmark", "sectors", "sentiment"] | None = None
-    skip_bad: bool = False
+    skip_bad: Bool = False
     adjust: Literal["none", "adj_close"] = "none"
 
 
@@ -44,17 +101,17 @@ class DataConfig(StrictModel):
     """
 
     source: Literal["store", "demo"] = "store"
-    url: str | None = Field(default=None, description="Database URL; default: the settings'.")
+    url: PathText | None = Field(default=None, description="Database URL; default: the settings'.")
     imports: tuple[ImportSpec, ...] = ()
-    demo_seed: int = 7
-    demo_symbols: int = Field(default=50, ge=2, le=2000)
+    demo_seed: Int = 7
+    demo_symbols: Int = Field(default=50, ge=2, le=2000)
 
 
 class UniverseConfig(StrictModel):
     """Which securities may be traded; always intersected with the universe as of each day."""
 
     kind: Literal["all", "list", "sector"] = "all"
-    symbols: tuple[str, ...] = ()
+    symbols: tuple[Symbol, ...] = ()
     sectors: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -72,8 +129,8 @@ class RebalanceConfig(StrictModel):
 
     every: Literal["weekly", "week_start", "monthly", "days"] = "weekly"
     weekday: Weekday = "friday"
-    n_days: int | None = Field(default=None, ge=1)
-    min_trade_weight: float = Field(
+    n_days: Int | None = Field(default=None, ge=1)
+    min_trade_weight: Float = Field(
         default=0.005, ge=0.0, le=0.5,
         description="Skip resizing a kept position by less than this fraction of equity.",
     )  # fmt: skip
@@ -114,11 +171,11 @@ class StrategyConfig(StrictModel):
 class CostsConfig(StrictModel):
     """Trading costs and fills: orders decided at T's close fill at T+1's open (or close)."""
 
-    commission_bps: float = Field(default=1.0, ge=0)
-    min_commission: float = Field(default=1.0, ge=0)
-    slippage_bps: float = Field(default=5.0, ge=0)
+    commission_bps: Float = Field(default=1.0, ge=0)
+    min_commission: Float = Field(default=1.0, ge=0)
+    slippage_bps: Float = Field(default=5.0, ge=0)
     fill: Literal["next_open", "next_close"] = "next_open"
-    fractional: bool = Field(default=False, description="Trade fractional shares.")
+    fractional: Bool = Field(default=False, description="Trade fractional shares.")
 
 
 class MLConfig(StrictModel):
@@ -130,13 +187,13 @@ class MLConfig(StrictModel):
     them before anything runs (:func:`engine.session.resolve_config`).
     """
 
-    enabled: bool | None = None
-    blend_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    enabled: Bool | None = None
+    blend_ratio: Float | None = Field(default=None, ge=0.0, le=1.0)
     mode: Literal["walk_forward", "current", "off"] = "walk_forward"
     retrain: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
-    horizon_days: int | None = Field(default=None, ge=1, le=365)
-    min_samples: int | None = Field(default=None, ge=10)
-    max_epochs: int = Field(default=WALK_FORWARD_MAX_EPOCHS, ge=1, le=1000)
+    horizon_days: Int | None = Field(default=None, ge=1, le=365)
+    min_samples: Int | None = Field(default=None, ge=10)
+    max_epochs: Int = Field(default=WALK_FORWARD_MAX_EPOCHS, ge=1, le=1000)
 
     @property
     def active(self) -> bool:
@@ -152,9 +209,9 @@ class LiveConfig(StrictModel):
     """Live mode: where new bars come from and which paper account the run trades."""
 
     provider: Literal["csv", "yfinance"] = "csv"
-    drop_dir: str | None = Field(default=None, description="Folder of CSV/Parquet bar drops.")
+    drop_dir: PathText | None = Field(default=None, description="Folder of CSV/Parquet bar drops.")
     account: str | None = Field(default=None, description="Paper account name (default: name).")
-    poll_seconds: int = Field(default=3600, ge=1, description="Wait between live checks.")
+    poll_seconds: Int = Field(default=3600, ge=1, description="Wait between live checks.")
 
 
 class RunConfig(StrictModel):
@@ -163,16 +220,16 @@ class RunConfig(StrictModel):
     name: str = "run"
     data: DataConfig = DataConfig()
     universe: UniverseConfig = UniverseConfig()
-    start: date
-    end: date
+    start: Day
+    end: Day
     rebalance: RebalanceConfig = RebalanceConfig()
     strategy: StrategyConfig = StrategyConfig()
     costs: CostsConfig = CostsConfig()
     ml: MLConfig = MLConfig()
-    benchmark: str | None = None
-    initial_cash: float = Field(default=1_000_000.0, gt=0)
-    seed: int = 7
-    output: str | None = None
+    benchmark: Symbol | None = None
+    initial_cash: Float = Field(default=1_000_000.0, gt=0)
+    seed: Int = 7
+    output: PathText | None = None
     live: LiveConfig = LiveConfig()
 
     @model_validator(mode="after")
@@ -207,10 +264,36 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: an error is one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """``ml.blend_ratio``, ``universe.symbols[1]``: a location as the user wrote it."""
+    if len(loc) > 12:  # a deep path: its start and its end tell where
+        return f"{key_path(loc[:6])}...{key_path(loc[-3:])}"
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The YAML line (1-based) of the deepest node on the path ``loc``."""
     line = None if node is None else node.start_mark.line + 1
     for key in loc:
+        if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if not 0 <= key < len(node.value):
+                break
+            node = node.value[key]
+            line = node.start_mark.line + 1
+            continue
         if not isinstance(node, yaml.MappingNode):
             break
         for k, v in node.value:
@@ -222,47 +305,229 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
-    parts = []
+def error_parts(exc: ValidationError, root: yaml.Node | None, prefix: tuple[Any, ...] = ()):
+    """``(loc, "key (line N): message")`` for each error, ``loc`` relative to the model."""
     for err in exc.errors():
         loc = tuple(x for x in err["loc"] if not str(x).startswith("function-"))
-        key = ".".join(str(x) for x in loc) or "(top level)"
-        line = _line_of(root, loc)
-        where = f"{key} (line {line})" if line else key
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
-    return f"{source}: " + "; ".join(parts)
+        line = _line_of(root, prefix + loc)
+        where = f"{key_path(loc)} (line {line})" if line else key_path(loc)
+        yield loc, f"{where}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def _format_errors(exc: ValidationError, source: str, root: yaml.Node | None) -> str:
+    return one_line(f"{source}: " + "; ".join(part for _, part in error_parts(exc, root)))
 
 
 def validate_config(data: Any, source: str = "<config>", root: yaml.Node | None = None):
     """Validate a mapping as a :class:`RunConfig`, turning errors into one clear message."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a run config must be a mapping of keys to values")
+        raise ConfigError(one_line(f"{source}: a run config must be a mapping of keys to values"))
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source, root)) from None
 
 
+# -- reading YAML safely ---------------------------------------------------------------------------
+_REFUSED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("binary", "set", "omap", "pairs")}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_KINDS = {"timestamp": "a date", "int": "an integer", "float": "a number", "bool": "a boolean"}
+
+
+class _Refused(Exception):
+    """A node the reader refuses, with its key path when known (else found afterwards)."""
+
+    def __init__(self, node: yaml.Node, message: str, path: tuple[Any, ...] | None = None):
+        super().__init__(message)
+        self.node = node
+        self.message = message
+        self.path = path
+
+
+def _unreadable(node: yaml.Node, exc: BaseException, path: tuple[Any, ...] | None = None):
+    value = node.value if isinstance(node, yaml.ScalarNode) else ""
+    shown = repr(value if len(value) <= 40 else value[:37] + "...")
+    reason = str(exc).split(";")[0] or type(exc).__name__
+    kind = node.tag.rsplit(":", 1)[-1]
+    kind = _KINDS.get(kind, kind)
+    return _Refused(node, f"cannot read {shown} as {kind}: {reason}", path)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit and every construction error tied to its node."""
+
+    def __init__(self, stream: str):
+        self.trail: list[Any] = []  # the key path being composed, for the nesting limit
+        super().__init__(stream)
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        trail = self.trail
+        trail.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            if len(trail) > MAX_YAML_DEPTH:
+                path = tuple(x for x in trail[1:] if x is not None)
+                mark = self.peek_event().start_mark
+                message = f"values are nested more than {MAX_YAML_DEPTH} levels deep"
+                raise _Refused(yaml.ScalarNode("", "", mark), message, path)
+            return super().compose_node(parent, index)
+        finally:
+            trail.pop()
+
+    def construct_object(self, node, deep=False):  # noqa: ANN001 - PyYAML's signature
+        try:
+            return super().construct_object(node, deep)
+        except (_Refused, yaml.YAMLError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad scalar: 2019-02-30, !!bool maybe, ...
+            raise _unreadable(node, exc) from None
+
+
+class _Checker:
+    """One walk of the node graph before anything is built: cycles, depth, size, duplicate keys.
+
+    Each distinct node is visited once (aliases reuse their anchor's node), so the walk is linear
+    in the file however far its aliases would expand. Records each node's first key path.
+    """
+
+    def __init__(self):
+        self.size: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height)
+        self.paths: dict[int, tuple[Any, ...]] = {}
+        self.open: set[int] = set()
+        self.keys = yaml.constructor.SafeConstructor()
+
+    def visit(self, node: yaml.Node, path: tuple[Any, ...], depth: int) -> tuple[int, int]:
+        if depth > MAX_YAML_DEPTH:  # defensive: composing stops at this depth already
+            raise _Refused(node, f"values are nested more than {MAX_YAML_DEPTH} levels deep", path)
+        nid = id(node)
+        if nid in self.open:
+            raise _Refused(node, "a YAML alias refers to a value that contains it (a cycle)")
+        if nid not in self.size:
+            self.paths[nid] = path
+            self.open.add(nid)
+            self.size[nid] = self._measure(node, path, depth)
+            self.open.discard(nid)
+        values, height = self.size[nid]
+        if depth + height > MAX_YAML_DEPTH:
+            message = f"values are nested more than {MAX_YAML_DEPTH} levels deep (aliases expanded)"
+            raise _Refused(node, message)
+        return values, height
+
+    def _measure(self, node: yaml.Node, path: tuple[Any, ...], depth: int) -> tuple[int, int]:
+        if node.tag in _REFUSED_TAGS:
+            raise _Refused(node, f"YAML tag !!{node.tag.rsplit(':', 1)[-1]} is not allowed here")
+        if isinstance(node, yaml.ScalarNode):
+            return 1 + len(node.value) // 100, 1
+        if isinstance(node, yaml.SequenceNode):
+            children = [((*path, i), child) for i, child in enumerate(node.value)]
+        else:
+            self._check_keys(node, path)
+            children = []
+            for k, v in node.value:
+                sub = (*path, k.value if isinstance(k, yaml.ScalarNode) else "?")
+                children += [(sub, k), (sub, v)]
+        values, height = 1, 1
+        for sub, child in children:
+            v, h = self.visit(child, sub, depth + 1)
+            values, height = values + v, max(height, h + 1)
+            if values > MAX_YAML_VALUES:
+                raise _Refused(
+                    node,
+                    f"more than {MAX_YAML_VALUES:,} values once YAML aliases are expanded "
+                    "(a 'billion laughs' document?)",
+                )
+        return values, height
+
+    def _check_keys(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> None:
+        seen: dict[Any, yaml.Node] = {}
+        for k, _ in node.value:
+            if k.tag == _MERGE_TAG or not isinstance(k, yaml.ScalarNode):
+                continue  # merged keys may be overridden: that is what merging is for
+            try:
+                key = self.keys.construct_object(k, deep=True)
+            except yaml.YAMLError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise _unreadable(k, exc, (*path, k.value)) from None
+            if key in seen:
+                lines = f"lines {seen[key].start_mark.line + 1} and {k.start_mark.line + 1}"
+                raise _Refused(k, f"duplicate key {key!r} ({lines})", (*path, k.value))
+            seen[key] = k
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML, keeping the node tree for line numbers; syntax errors name the line."""
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    """Parse a YAML config safely, keeping the node tree for line numbers.
+
+    Every refusal is a one-line :class:`ConfigError` naming the file and, where there is one, the
+    key path and line: unreadable or oversized files, non-UTF-8 bytes, syntax errors, values YAML
+    cannot read, duplicate keys, cyclic or exploding aliases, nesting beyond the limit.
+    """
+    path = Path(path)
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(one_line(f"config file not found: {path}")) from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(one_line(f"{path}: cannot read the config file ({reason})")) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            one_line(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config file?")
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(one_line(
+            f"{path}, line {line}: not a UTF-8 text file "
+            f"(byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        )) from None  # fmt: skip
+    checker = _Checker()
+    loader = None
+    try:
+        loader = _Loader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        checker.visit(root, (), 0)
+        return loader.construct_document(root), root
+    except _Refused as exc:
+        where = exc.path if exc.path is not None else checker.paths.get(id(exc.node))
+        line = exc.node.start_mark.line + 1
+        at = f": {key_path(where)} (line {line})" if where is not None else f", line {line}"
+        raise ConfigError(one_line(f"{path}{at}: {exc.message}")) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(one_line(
+            f"{path}, line {line}: not a YAML text file "
+            f"(control character #x{exc.character:04x})"
+        )) from None  # fmt: skip
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = getattr(exc, "problem", None) or exc
+        raise ConfigError(one_line(f"{path}{where}: invalid YAML ({problem})")) from None
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise ConfigError(one_line(f"{path}: values are nested too deeply")) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> RunConfig:
     """Load and validate a run config file (import paths resolved against its folder)."""
     path = Path(path)
     data, root = read_yaml(path)
-    if isinstance(data, dict) and isinstance(data.get("data"), dict):
-        for spec in data["data"].get("imports") or []:
-            if isinstance(spec, dict) and "path" in spec:
-                spec["path"] = str((path.parent / str(spec["path"])).resolve())
-    return validate_config(data, str(path), root)
+    cfg = validate_config(data, str(path), root)
+    if not cfg.data.imports:
+        return cfg
+    try:
+        imports = tuple(
+            spec.model_copy(update={"path": str((path.parent / spec.path).resolve())})
+            for spec in cfg.data.imports
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ConfigError(
+            one_line(f"{path}: data.imports: cannot resolve a path ({exc})")
+        ) from None
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"imports": imports})})

@@ -73,7 +73,7 @@ class Closes:
 
 class BarFeed:
     def __init__(self, store: Store, symbols: Iterable[str] | None, start: date, end: date):
-        cache = store.db.preload()
+        cache = store.market.preload()
         wanted = cache.symbols if symbols is None else [s for s in symbols if s in cache.col]
         cols = np.array([cache.col[s] for s in wanted], dtype=np.int64)
         rows = cache.rows(end, start, None)

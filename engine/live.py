@@ -16,6 +16,7 @@ as a backtest of the same config (tested), which is the check that live and back
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -246,13 +247,11 @@ def sync_prices(cfg: RunConfig, store: Store) -> str:
 
 def _sync_yfinance(cfg: RunConfig, store: Store) -> str:
     try:
-        import yfinance  # noqa: F401
+        import yfinance  # noqa: F401  # lazy: an optional extra
     except ImportError:
         raise SentinelError(
             "live.provider 'yfinance' needs the optional extra: pip install 'sentinel[yfinance]'"
         ) from None
-    import socket
-
     try:
         socket.create_connection(("query1.finance.yahoo.com", 443), timeout=5).close()
     except OSError as exc:

@@ -87,6 +87,7 @@ def _vbt_figures(returns: pd.Series, periods_per_year: int) -> dict[str, float |
     ``freq="1D"`` with ``year_freq=f"{periods_per_year}D"`` makes the annualisation factor
     ``periods_per_year`` per observation: each row is one trading day, whatever the calendar gap.
     """
+    # lazy: vectorbt (numba) costs seconds to import; only metrics need it
     import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
 
     if len(returns) == 0:

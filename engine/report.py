@@ -8,8 +8,16 @@ inside chart data are escaped by plotly's JSON encoder.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import errno
 import json
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from engine.metrics import align_benchmark, to_json_float
+from sentinel.errors import ConfigError
 
 #: Holdings chart: symbols kept by average weight; the rest are summed into "other".
 TOP_HOLDINGS = 15
@@ -43,6 +52,9 @@ PERCENT_METRICS = frozenset(
 )
 
 CHART_IDS = ("chart-equity", "chart-drawdown", "chart-holdings", "chart-turnover")
+
+#: What a run's output folder may hold; a folder with anything else is not replaced.
+OUTPUT_FILES = ("metrics.json", "trades.csv", "equity.csv", "report.html", "predictions.csv")
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -123,7 +135,11 @@ def write_report(
     html = _ENV.from_string(_TEMPLATE).render(
         title=title,
         warnings=list(warnings),
-        metrics=[(name, format_metric(name, value)) for name, value in metrics.items()],
+        metrics=[
+            (name, format_metric(name, value))
+            for name, value in metrics.items()
+            if not isinstance(value, Mapping | list | tuple)  # details live in the warnings
+        ],
         charts=charts,
         config_text=config_text,
     )
@@ -145,15 +161,45 @@ def write_outputs(
     title: str = "sentinel backtest",
     warnings: Sequence[str] = (),
     config_text: str = "",
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
-    """Write metrics.json, trades.csv, equity.csv and report.html into ``folder`` (created).
+    """Write metrics.json, trades.csv, equity.csv and report.html into ``folder``, all or nothing.
 
-    ``equity.csv`` has the columns date, equity, then cash and benchmark when given; the benchmark
-    is its close aligned onto the equity dates (forward-filled, as in the metrics). Returns the
-    paths by name: ``metrics``, ``trades``, ``equity``, ``report``.
+    The files are written into a temporary folder beside ``folder``, which then replaces it whole
+    (:func:`staged_folder`): a run killed at any moment leaves the previous complete folder or the
+    new complete one, never a mix. ``tables`` adds CSV files by name (``predictions`` ->
+    predictions.csv). ``equity.csv`` has the columns date, equity, then cash and benchmark when
+    given; the benchmark is its close aligned onto the equity dates (forward-filled, as in the
+    metrics). Returns the final paths by name: ``metrics``, ``trades``, ``equity``, ``report``
+    and one per table.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _absolute(folder)
+    for name in tables or {}:
+        if f"{name}.csv" not in OUTPUT_FILES:
+            raise ValueError(f"not an output table: {name!r}")
+    with staged_folder(folder) as tmp:
+        names = _write_files(
+            tmp, metrics=metrics, trades=trades, equity=equity, benchmark=benchmark,
+            weights=weights, cash=cash, title=title, warnings=warnings, config_text=config_text,
+            tables=tables or {},
+        )  # fmt: skip
+    return {key: folder / name for key, name in names.items()}
+
+
+def _write_files(
+    folder: Path,
+    *,
+    metrics: Mapping[str, Any],
+    trades: pd.DataFrame,
+    equity: pd.Series,
+    benchmark: pd.Series | None,
+    weights: pd.DataFrame,
+    cash: pd.Series | None,
+    title: str,
+    warnings: Sequence[str],
+    config_text: str,
+    tables: Mapping[str, pd.DataFrame],
+) -> dict[str, str]:
     paths = {
         "metrics": folder / "metrics.json",
         "trades": folder / "trades.csv",
@@ -186,7 +232,128 @@ def write_outputs(
         warnings=warnings,
         config_text=config_text,
     )
-    return paths
+    for name, frame in tables.items():
+        paths[name] = folder / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    return {key: path.name for key, path in paths.items()}
+
+
+# -- all-or-nothing output folders ---------------------------------------------------------------
+def _absolute(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` as an absolute path; a symlinked output folder is replaced where it points."""
+    path = Path(os.path.abspath(folder))
+    return path.resolve() if path.is_symlink() else path
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> Path:
+    """Refuse (:class:`ConfigError`) a place a run must not replace; return it absolute.
+
+    A run replaces its whole output folder, so the folder must be new, empty, or hold only the
+    files a run writes (:data:`OUTPUT_FILES`): anything else there would be deleted.
+    """
+    path = _absolute(folder)
+    if not path.name:
+        raise ConfigError(f"output: {folder} cannot be a run's output folder")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output: {path} exists and is not a folder")
+    if path.is_dir():
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in OUTPUT_FILES)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise ConfigError(
+                f"output: {path} holds {shown}, which a run did not write; a run replaces its "
+                "whole output folder, so choose a new or empty folder"
+            )
+    return path
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``folder``; when the block ends, it replaces it.
+
+    The replacement is one ``renameat2(RENAME_EXCHANGE)`` on Linux (atomic: every reader sees the
+    old folder or the new one); elsewhere two renames (old away, new in), with the folder absent
+    for the instant between. The temporary folder is named ``.{name}.partial-{pid}-{id}``; one
+    left by a killed process is removed by the next run into the same folder. If the block raises,
+    the temporary folder is deleted and ``folder`` is untouched.
+    """
+    path = check_output_folder(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(path)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        check_output_folder(path)  # nothing foreign appeared meanwhile
+        if not path.exists():
+            os.rename(tmp, path)
+        elif _exchange(tmp, path):
+            shutil.rmtree(tmp)  # now the previous folder
+        else:
+            old = path.parent / f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        _fsync(path.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete temporary folders of ``path`` whose process is gone (a run killed mid-write)."""
+    for entry in path.parent.glob(f".{path.name}.partial-*"):
+        pid = entry.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush the files and the folder to disk before they are renamed into place."""
+    for entry in folder.iterdir():
+        if entry.is_file():
+            _fsync(entry)
+    _fsync(folder)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]  # fmt: skip
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # old kernel or file system
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def format_metric(name: str, value: Any) -> str:
@@ -204,9 +371,14 @@ def format_metric(name: str, value: Any) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    """A metrics value JSON can hold: numbers as finite floats or None, strings and bools as is."""
+    """A metrics value JSON can hold: numbers as finite floats or None, strings and bools as is,
+    mappings and lists item by item."""
     if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
     if isinstance(value, int):
         return value
     return to_json_float(value)
@@ -316,10 +488,13 @@ def _turnover_figure(trades: pd.DataFrame, equity: pd.Series) -> go.Figure:
 
 __all__ = [
     "CHART_IDS",
+    "OUTPUT_FILES",
     "TOP_HOLDINGS",
+    "check_output_folder",
     "format_metric",
     "holdings_table",
     "monthly_turnover",
+    "staged_folder",
     "write_outputs",
     "write_report",
 ]

@@ -296,7 +296,7 @@ def build_session(
     days: list[date] = []
     universe = universe_filter(cfg, store)
     if simulate:
-        store.db.preload()  # one read of the bars; every later read is served behind the same guard
+        store.market.preload()  # one read of the bars; later reads use it behind the same guard
         days = trading_period(cfg, store)
         if not universe(days[0]) and not universe(days[-1]):
             raise ConfigError(
@@ -337,5 +337,7 @@ def _domain_planner(
     return Planner(
         ml_policy(cfg, settings), universe=universe, book=book, predictor=predictor,
         model_ids=model_ids,
+        # a listed universe trains only its symbols (each network is independent of the others)
+        train_symbols=cfg.universe.symbols if cfg.universe.kind == "list" else None,
         ml_flags={s.symbol: s.ml_enabled for s in store.market.securities()},
     )  # fmt: skip

@@ -25,6 +25,7 @@ def _x_key(result: SweepResult) -> str | None:
 
 
 def _figures(result: SweepResult) -> list[Any]:
+    # lazy: plotly costs seconds to import
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -98,6 +99,7 @@ def _selected_html(result: SweepResult) -> str:
 
 def write_sweep_outputs(result: SweepResult, out: Path) -> dict[str, Path]:
     """Write sweep.csv, sweep.json and sweep.html into ``out``."""
+    # lazy: plotly
     import plotly.io as pio
 
     out.mkdir(parents=True, exist_ok=True)

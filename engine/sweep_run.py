@@ -2,35 +2,48 @@
 
 A point that fails is reported and the others finish. Every finished point is written to
 ``{output}/points/{key}.json`` and to the database as it completes, so a rerun skips it and an
-interrupted sweep loses nothing that had finished.
+interrupted sweep loses nothing that had finished. The local pool's workers end with the sweep
+process, even on ``kill -9`` (:func:`sentinel.lifeline.tie_to_parent`); Ctrl-C stops them and
+raises :class:`SweepInterrupted`, whose message says how many points are kept and where.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
+import os
+import signal
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from engine.session import resolve_config, run_settings
-from engine.sweep import SweepConfig, cached_scores, expand, score_key, store_fingerprint
+from engine.backtest import run_backtest
+from engine.config import RunConfig
+from engine.session import ensure_samples, resolve_config, run_settings
+from engine.sweep import (
+    ReplayPlanner,
+    SweepConfig,
+    cached_scores,
+    expand,
+    score_key,
+    store_fingerprint,
+)
 from engine.sweep_report import write_sweep_outputs
 from engine.sweep_types import SweepResult
 from sentinel.db import Store
 from sentinel.errors import ConfigError
+from sentinel.lifeline import tie_to_parent
+from sentinel.settings import get_settings
 
 
 def run_point(task: dict[str, Any]) -> dict[str, Any]:
     """Run one point (in any process): replay its cached scores, store the result at once."""
-    from engine.backtest import run_backtest
-    from engine.config import RunConfig
-    from engine.sweep import ReplayPlanner
-
     started = time.perf_counter()
     out = {k: task[k] for k in ("key", "label", "changes", "period")}
     try:
@@ -66,25 +79,49 @@ def sweep_id_of(sweep: SweepConfig) -> str:
     return f"{sweep.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: the workers are stopped; the message says what was kept."""
+
+
 # -- executors ---------------------------------------------------------------------------------
+def _worker_init(parent_pid: int) -> None:
+    """Each pool worker: die with the sweep process (even a kill -9 of it); Ctrl-C is its job."""
+    tie_to_parent(parent_pid)
+    # a terminal's Ctrl-C reaches the whole process group: the parent stops the pool and reports
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: Any) -> None:
+    """Kill the workers now (queued points are dropped; finished ones are already stored)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(5)
+
+
 def _local(tasks: list[dict], workers: int) -> Iterator[dict]:
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
             yield run_point(t)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     # spawn, not fork: the parent may have TensorFlow threads running (walk-forward training).
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))  # fmt: skip
+    try:
         futures = [pool.submit(run_point, t) for t in tasks]
         for f in as_completed(futures):
             yield f.result()
+    except BaseException:  # Ctrl-C, the consumer closing the stream, a broken pool
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def connect_dask(address: str | None, workers: int):
     """A Dask client: to ``address``, or to a new local cluster; unreachable is a clear error."""
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # lazy: Dask, only for executor kind dask
 
     if address:
         try:
@@ -99,7 +136,7 @@ def connect_dask(address: str | None, workers: int):
 
 
 def _dask(tasks: list[dict], client) -> Iterator[dict]:
-    from distributed import as_completed
+    from distributed import as_completed  # lazy: Dask
 
     futures = client.map(run_point, tasks, pure=False)
     for f in as_completed(futures):
@@ -117,8 +154,6 @@ def run_sweep(
     client: Any = None,
 ) -> SweepResult:
     """Run every point of ``sweep`` (skipping finished ones) and write the results."""
-    from sentinel.settings import get_settings
-
     # points leave no ml key to the settings: each worker replays exactly the ratio it names
     sweep = sweep.model_copy(update={"base": resolve_config(sweep.base, run_settings(store))})
     points = expand(sweep)
@@ -131,6 +166,7 @@ def run_sweep(
     if sweep.executor.kind == "dask" and client is None:
         client, owned = connect_dask(sweep.executor.address, sweep.executor.workers)
     result = SweepResult(sweep, sid, [])
+    stream: Iterator[dict] | None = None
     try:
         done = {p.stem: json.loads(p.read_text()) for p in points_dir.glob("*.json")}
         todo = [p for p in points if p.key not in done]
@@ -138,8 +174,6 @@ def run_sweep(
         result.skipped = len(points) - len(todo)
         cache_dir = get_settings().data_dir / "cache"
         if todo:
-            from engine.session import ensure_samples
-
             for cfg in {p.config.ml.horizon_days: p.config for p in todo}.values():
                 ensure_samples(cfg, store, status=status)
         fp = store_fingerprint(store)
@@ -171,7 +205,7 @@ def run_sweep(
                 "scores_path": caches[key], "sweep_id": sid, "points_dir": str(points_dir),
             })  # fmt: skip
         status(f"running {len(tasks)} points ({result.skipped} already done)")
-        stream: Iterable[dict] = (
+        stream = (
             _dask(tasks, client) if client is not None
             else _local(tasks, sweep.executor.workers)
         )  # fmt: skip
@@ -179,7 +213,17 @@ def run_sweep(
             (result.failed if "error" in res else result.points).append(res)
             if on_point:
                 on_point(res, i, len(tasks))
+    except KeyboardInterrupt:
+        if stream is not None:
+            stream.close()  # stops the workers before counting what they stored
+        kept = len(list(points_dir.glob("*.json")))
+        raise SweepInterrupted(
+            f"stopped: {kept} of {len(points)} points finished and kept in {points_dir} "
+            "(rerun to finish the others)"
+        ) from None
     finally:
+        if stream is not None:
+            stream.close()
         if owned is not None:
             client.close()
             owned.close()

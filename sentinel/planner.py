@@ -215,6 +215,7 @@ class Planner:
         book: Any | None = None,
         predictor: Any | None = None,
         model_ids: Mapping[str, str] | None = None,
+        train_symbols: Iterable[str] | None = None,
         on_retrain: Callable[[date, Any], None] | None = None,
     ):
         self.policy = policy
@@ -223,6 +224,7 @@ class Planner:
         self.book = book
         self.predictor = predictor
         self.model_ids = dict(model_ids or {})
+        self.train_symbols = sorted(train_symbols) if train_symbols is not None else None
         self.model_id: str | None = "current" if policy.mode == "current" else None
         self.on_retrain = on_retrain
         self.analyzer = Analyzer()
@@ -248,7 +250,7 @@ class Planner:
 
         d = _today(view)
         report = train_as_of(
-            view, as_of=d, horizon_days=self.policy.horizon_days,
+            view, as_of=d, symbols=self.train_symbols, horizon_days=self.policy.horizon_days,
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
             validate=False, seed=self.policy.seed,
         )  # fmt: skip

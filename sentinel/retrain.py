@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from sentinel.db import Store
 from sentinel.errors import SentinelError
+from sentinel.lifeline import tie_to_parent
 from sentinel.settings import Settings, effective_settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ class RetrainManager:
             "models_dir": self.models_dir, "max_epochs": self.max_epochs,
             "min_samples": self.min_samples, "validate": self.validate,
             "incremental_days": self.incremental_days, "nice": 19 if self.nice else 0,
-            "symbols": symbols, "refresh_samples": refresh_samples,
+            "symbols": symbols, "refresh_samples": refresh_samples, "parent_pid": os.getpid(),
         }  # fmt: skip
         self._step("starting", "starting the training process")
         proc = ctx.Process(target=_child_main, args=(job, q), name="sentinel-retrain", daemon=True)
@@ -295,6 +296,7 @@ class RetrainManager:
             q.close()
 
     def _pass_here(self, symbols: list[str] | None, refresh_samples: bool) -> dict[str, Any]:
+        # lazy: the API imports this module; training code loads on the first retrain
         from sentinel.ml.training import TrainReport, save_models, train_as_of
 
         s = self.settings()
@@ -304,7 +306,7 @@ class RetrainManager:
             self._refresh_samples(horizon)
         if self.tf_threads:
             self._step("loading TensorFlow")
-            from sentinel.ml._tf import configure_threads
+            from sentinel.ml._tf import configure_threads  # lazy: TensorFlow
 
             configure_threads(self.tf_threads, self.tf_threads)
         self._step("training", "training on stored samples (one batched pass)")
@@ -332,7 +334,7 @@ class RetrainManager:
         lets it reach ``ml_min_samples_per_symbol`` on the first Sunday (no manual step). Stored
         predictions whose horizon has passed get their realised return (``/api/ml/performance``).
         """
-        from sentinel.ml.dataset import FeatureBook, generate_samples
+        from sentinel.ml.dataset import FeatureBook, generate_samples  # lazy: see _pass_here
 
         self._step("samples", "computing features")
         book = FeatureBook(self.store)
@@ -352,7 +354,7 @@ class RetrainManager:
             self._step("samples", f"full samples for {len(new)} new symbols")
             n += sum(generate_samples(self.store, new, horizon_days=horizon, book=book).values())
         self._step("samples", f"{n} samples written for {len(book.symbols)} symbols")
-        from sentinel.ml.drift import update_realized_returns
+        from sentinel.ml.drift import update_realized_returns  # lazy: see _pass_here
 
         filled = update_realized_returns(self.store, horizon_days=horizon)
         self._step("samples", f"{filled} matured predictions got their realised return")
@@ -384,13 +386,14 @@ class _ChildManager(RetrainManager):
 
 def _child_main(job: dict[str, Any], q: Any) -> None:
     """Entry point of the spawned training process (lowest priority, one thread everywhere)."""
-    _die_with_parent()
+    # dies with the server even on kill -9, also when the server died while this one imported
+    tie_to_parent(job["parent_pid"])
     with contextlib.suppress(OSError, AttributeError):
         os.nice(job["nice"])
     for var in _ONE_THREAD:
         os.environ[var] = "1"
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # lazy: only the spawned child limits threads
 
         threadpool_limits(1)  # numpy's BLAS is already loaded (sentinel.db imports it)
     except Exception:  # noqa: BLE001 - an optional nicety
@@ -412,17 +415,6 @@ def _child_main(job: dict[str, Any], q: Any) -> None:
         q.put(("result", result))
     q.close()
     q.join_thread()
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the server thread that started it ends (even kill -9)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent was already gone
-            os._exit(1)
 
 
 def _listed(symbols: Iterable[str] | None) -> list[str] | None:

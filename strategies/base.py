@@ -15,9 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrategyParams(BaseModel):
-    """Base of every strategy's typed parameters (unknown keys rejected)."""
+    """Base of every strategy's typed parameters: unknown keys rejected, values strict.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict: ``n: true`` or ``n: "5"`` is refused where an integer is expected (an integer is fine
+    where a float is), and so are NaN and infinity.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

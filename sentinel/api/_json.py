@@ -21,9 +21,10 @@ def clean(value: Any) -> Any:
 
 
 def dumps(content: Any) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate (a JSON ``"\\ud800"`` sent back) becomes ``?``."""
     return json.dumps(
         clean(content), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
-    ).encode("utf-8")
+    ).encode("utf-8", "replace")
 
 
 class SafeJSONResponse(JSONResponse):

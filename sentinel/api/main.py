@@ -7,43 +7,68 @@ weekly scheduler only runs when asked for (``sentinel serve`` does).
 
 from __future__ import annotations
 
-import ipaddress
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 from sentinel.api._cache import RenderedCache, ValueCache
 from sentinel.api._json import SafeJSONResponse
+from sentinel.api._limits import BodyLimit, error_items
+from sentinel.api.deps import is_loopback as _is_loopback
 from sentinel.api.routes import ml, runs, ui
 from sentinel.api.routes import settings as settings_routes
 from sentinel.db import Store
 from sentinel.errors import ConfigError, NotFoundError, SentinelError
 from sentinel.retrain import RetrainManager
-from sentinel.settings import PLACEHOLDER_TOKENS, Settings, get_settings
+from sentinel.settings import Settings, get_settings, token_problem
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 
-def check_token(settings: Settings) -> None:
-    """Refuse a placeholder API token outside development (warn in development).
+_FIX = (
+    "set a secret one, e.g. export "
+    "SENTINEL_API_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+)
 
-    A placeholder such as ``changeme`` is public knowledge: with it anyone who reaches the port
-    could change settings or start retrains.
+
+def check_token(settings: Settings, host: str | None = None) -> None:
+    """Refuse to serve without a real API token, except on loopback in explicit development.
+
+    A real token is set, not a placeholder such as ``changeme`` (public knowledge: anyone who
+    reaches the port could change settings or start retrains) and at least 16 characters long.
+    Without one the app only starts when ``SENTINEL_ENVIRONMENT=development`` (the default is
+    ``production``, so that is the user's choice) and ``host``, the interface it will listen
+    on, is loopback; a placeholder token is then accepted from loopback clients only
+    (:func:`sentinel.api.deps.require_token`). ``host=None`` (an app built by a test or an ASGI
+    server's factory) checks the environment alone.
     """
-    if settings.api_token.strip().lower() not in PLACEHOLDER_TOKENS:
+    problem = token_problem(settings.api_token)
+    if problem is None:
         return
-    msg = (
-        f"SENTINEL_API_TOKEN is a placeholder ({settings.api_token!r}); set a secret one, e.g. "
-        "SENTINEL_API_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-    )
     if settings.environment != "development":
-        raise ConfigError(f"{msg} (refused: environment is {settings.environment!r})")
-    log.warning("%s (allowed only because environment is 'development')", msg)
+        raise ConfigError(
+            f"{problem}: refusing to serve (SENTINEL_ENVIRONMENT is {settings.environment!r}; "
+            f"only a loopback server with SENTINEL_ENVIRONMENT=development may run without a "
+            f"real token); {_FIX}"
+        )
+    if host is not None and not _is_loopback(host):
+        raise ConfigError(
+            f"{problem}: refusing to serve on {host} (without a real token the API listens on "
+            f"loopback only); {_FIX}"
+        )
+    writes = (
+        "writes are disabled" if not settings.api_token.strip()
+        else "the token is accepted from loopback clients only"
+    )  # fmt: skip
+    log.warning("%s: serving because SENTINEL_ENVIRONMENT=development; %s", problem, writes)
 
 
 def create_app(
@@ -52,15 +77,17 @@ def create_app(
     *,
     retrain: RetrainManager | None = None,
     scheduler: bool = False,
+    host: str | None = None,
 ) -> FastAPI:
     """The FastAPI app on ``store`` with ``settings`` (both default to the environment's).
 
     ``retrain`` lets tests inject a manager with tiny epochs; the default one trains in a
     separate low-priority process (``isolated``), so requests never wait on training.
-    ``scheduler`` starts the weekly job with the app (``sentinel serve``).
+    ``scheduler`` starts the weekly job with the app (``sentinel serve``). ``host`` is the
+    interface it will be served on, for :func:`check_token` (which runs before anything else).
     """
     settings = settings or get_settings()
-    check_token(settings)
+    check_token(settings, host)
     store = store or Store(settings.database_url)
     retrain = retrain or RetrainManager(store, settings, isolated=True)
 
@@ -68,7 +95,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sched = None
         if scheduler:
-            from sentinel.scheduler import start_scheduler
+            from sentinel.scheduler import start_scheduler  # lazy: APScheduler, only when wanted
 
             sched = start_scheduler(retrain, settings.timezone)
         try:
@@ -94,6 +121,14 @@ def create_app(
     for router in (settings_routes.router, ml.router, runs.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> SafeJSONResponse:
+        """Field and message only: the body (or a value of it) is never sent back."""
+        return SafeJSONResponse(
+            {"detail": error_items(exc.errors())}, status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> SafeJSONResponse:
@@ -114,14 +149,20 @@ def serve(
     scheduler: bool = True,
     log_level: str = "info",
 ) -> None:
-    """Run the app under uvicorn (one process: the retrain lock and the scheduler are in it)."""
-    import uvicorn
+    """Run the app under uvicorn (one process: the retrain lock and the scheduler are in it).
 
+    Without a real ``SENTINEL_API_TOKEN`` it refuses to start (:func:`check_token`) before the
+    store is opened or anything is logged: one line and exit code 1 from the CLI.
+    """
+    import uvicorn  # lazy: only `sentinel serve` runs a server; tests use the app in-process
+
+    base = _environment_settings()
+    if database_url:
+        base = base.model_copy(update={"database_url": database_url})
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    base = get_settings()
+    app = create_app(None, base, scheduler=scheduler, host=host)
     if not _is_loopback(host):
         log.warning("binding %s: the API is reachable from other machines", host)
-    app = create_app(Store(database_url or base.database_url), base, scheduler=scheduler)
     # keep-alive longer than the UI's 10 s poll: a server-side close racing a client's reuse of
     # the connection is a failed request for the client
     uvicorn.run(
@@ -132,15 +173,14 @@ def serve(
 
 def _best(module: str, fallback: str) -> str:
     """``module`` when installed (uvicorn[standard]'s faster loop / HTTP parser), else fallback."""
-    import importlib.util
-
     return module if importlib.util.find_spec(module) is not None else fallback
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _environment_settings() -> Settings:
+    """:func:`get_settings`, with a bad ``SENTINEL_*`` value as one line naming the variable."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SENTINEL_" + str(first["loc"][0]).upper() if first["loc"] else "SENTINEL_*"
+        raise ConfigError(f"{name}: {first['msg']}") from None

@@ -22,9 +22,12 @@ The market index (``MARKET``) is the cap-free equal-weight compounding of the ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sentinel.data.importer import validate_bars, validate_sectors, write_parsed
 
 SECTORS = (
     "Information Technology",
@@ -186,10 +189,6 @@ def generate_demo_universe(
 
 def install_demo(store, universe: DemoUniverse | None = None) -> dict[str, int]:
     """Validate and write the demo universe into ``store`` in one transaction (idempotent)."""
-    from pathlib import Path
-
-    from sentinel.data.importer import validate_bars, validate_sectors, write_parsed
-
     u = universe or generate_demo_universe()
     src = Path("<demo>")
     parsed = [

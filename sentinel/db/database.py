@@ -31,18 +31,9 @@ class Database:
         self._prices: PriceCache | None = None  # the price cache, shared with every view
 
     # -- the in-memory price cache -----------------------------------------------------------
-    def preload(self) -> PriceCache:
-        """Load the whole price table into memory; reads are then served from it (same guard)."""
-        cache = self._prices
-        if cache is None:
-            # Lazy: the market view reads through this class (a module-level import is a cycle).
-            from sentinel.db.market import MarketView
-
-            market = MarketView(self, None)
-            long = market.get_price_panel()
-            cache = PriceCache.from_long(long, market.securities())
-            self._prices = cache
-        return cache
+    def keep_cache(self, cache: PriceCache) -> None:
+        """Share ``cache`` with every view of this database (``MarketView.preload`` builds it)."""
+        self._prices = cache
 
     @property
     def cache(self) -> PriceCache | None:

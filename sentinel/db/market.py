@@ -16,6 +16,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from sentinel.db.bounded import Bounded
+from sentinel.db.cache import PriceCache
 from sentinel.db.tables import SecurityRow
 from sentinel.errors import NotFoundError
 from sentinel.timeutil import DateLike, to_date
@@ -53,6 +54,7 @@ def _object_grid(rows: Sequence[tuple[Any, ...]], width: int) -> np.ndarray:
     if not rows:
         return np.empty((0, width), dtype=object)
     try:
+        # lazy: a private pandas helper, optional (the fallback below is correct, only slower)
         from pandas._libs.lib import to_object_array_tuples
 
         return to_object_array_tuples(list(rows))
@@ -62,6 +64,16 @@ def _object_grid(rows: Sequence[tuple[Any, ...]], width: int) -> np.ndarray:
 
 class MarketView(Bounded):
     """The market data of one database as of ``day`` (None: unbounded)."""
+
+    def preload(self) -> PriceCache:
+        """Load the whole price table into memory once per database; every view's reads are then
+        served from it, behind the same as-of guard."""
+        cache = self.db.cache
+        if cache is None:
+            full = MarketView(self.db, None)
+            cache = PriceCache.from_long(full.get_price_panel(), full.securities())
+            self.db.keep_cache(cache)
+        return cache
 
     # -- securities and the universe -------------------------------------------------------
     def securities(self) -> list[SecurityRow]:

@@ -17,13 +17,14 @@ recorded in ``ensemble_metadata.json`` (written last) and checked on load.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from sentinel.ml.ensemble import EnsembleModel
 from sentinel.ml.errors import MLError, ModelLoadError
 from sentinel.ml.nn import NNRegressor
 from sentinel.ml.xgb import XGBRegressorModel
+from sentinel.symbols import SYMBOL_RULE, is_valid_symbol
 
 FORMAT_VERSION = 1
 MODEL_FILES = (
@@ -46,7 +48,6 @@ MODEL_FILES = (
     "nn_scaler.json",
     "xgb_scaler.json",
 )
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]{0,31}$")
 _VERSIONS = ".versions"
 _TMP_PREFIX = ".tmp-"
 # Test hook: seconds to sleep after each file is written (lets a test SIGKILL mid-save).
@@ -54,9 +55,10 @@ _PAUSE_ENV = "SENTINEL_ML_STORE_TEST_PAUSE"
 
 
 def check_symbol(symbol: str) -> str:
-    """Reject names that could escape the root or collide with internal folders."""
-    if not isinstance(symbol, str) or not _SYMBOL.match(symbol) or ".." in symbol:
-        raise MLError(f"invalid symbol for a model folder: {symbol!r}")
+    """The one symbol rule (:mod:`sentinel.symbols`): no name that could escape the root,
+    collide with the internal ``.versions``/``.tmp-`` folders or differ only in case."""
+    if not is_valid_symbol(symbol):
+        raise MLError(f"invalid symbol for a model folder: {symbol!r} ({SYMBOL_RULE})")
     return symbol
 
 
@@ -74,6 +76,20 @@ def _sha256(data: bytes) -> str:
 
 def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+@dataclass
+class ModelHealth:
+    """A symbol's model as :meth:`ModelStore.verify` finds it on disk (nothing loaded)."""
+
+    symbol: str
+    version: str | None  # the current version folder; None without one
+    problem: str | None  # why the model cannot be used; None when every check passes
+    metadata: dict[str, Any] | None = None  # ensemble_metadata.json once it could be read
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
 @dataclass
@@ -228,7 +244,7 @@ class ModelStore:
         return sorted(
             p.name
             for p in self.root.iterdir()
-            if not p.name.startswith(".") and p.is_dir() and _SYMBOL.match(p.name)
+            if not p.name.startswith(".") and p.is_dir() and is_valid_symbol(p.name)
         )
 
     def exists(self, symbol: str) -> bool:
@@ -285,6 +301,41 @@ class ModelStore:
             "nn": metas["nn_metadata.json"],
             "xgb": metas["xgb_metadata.json"],
         }
+
+    def verify(self, symbol: str) -> ModelHealth:
+        """Check a symbol's current model without loading it (no TensorFlow): never raises.
+
+        The checks of :meth:`read_metadata` (every file present, no extra one, checksums,
+        metadata for this symbol and format), the scalers' shapes, and that the network file is
+        a Keras archive: what listings (``sentinel ml status``, ``/api/ml/models``) report.
+        """
+        link = self.root / str(symbol)
+        version = link.resolve().name if link.is_symlink() or link.is_dir() else None
+        try:
+            folder, data, metas = self._verified_files(symbol)
+        except (ModelLoadError, MLError) as exc:
+            problem = exc.problem if isinstance(exc, ModelLoadError) else str(exc)
+            return ModelHealth(str(symbol), version, problem)
+        ens = metas["ensemble_metadata.json"]
+        n_feat = len(ens.get("features") or [])
+        for name in ("nn_scaler.json", "xgb_scaler.json"):
+            try:
+                mean = np.asarray(metas[name]["mean"], dtype=np.float64)
+                scale = np.asarray(metas[name]["scale"], dtype=np.float64)
+                fits = mean.shape == scale.shape == (n_feat,) and bool(np.all(scale > 0))
+            except (KeyError, TypeError, ValueError):
+                fits = False
+            if not fits:
+                return ModelHealth(str(symbol), version, f"{name} does not fit {n_feat} features",
+                                   ens)  # fmt: skip
+        try:
+            with zipfile.ZipFile(io.BytesIO(data["nn_model.keras"])) as archive:
+                if "config.json" not in archive.namelist():
+                    raise zipfile.BadZipFile("no config.json")
+        except zipfile.BadZipFile as exc:
+            return ModelHealth(str(symbol), version, f"nn_model.keras is not a Keras file: {exc}",
+                               ens)  # fmt: skip
+        return ModelHealth(str(symbol), version, None, ens)
 
     def load(self, symbol: str) -> StoredModel:
         """Load and validate a symbol's ensemble; any problem raises :class:`ModelLoadError`."""

@@ -1,14 +1,22 @@
-"""The notes' ``/api/ml/status`` and ``/api/ml/models`` payloads, built from the model records.
+"""The notes' ``/api/ml/status`` and ``/api/ml/models`` payloads, from the records and the files.
 
-Kept apart from the CLI so the API returns exactly what ``sentinel ml status`` prints. Reads only
-the database (model records, sample counts, settings): no TensorFlow, no model folder.
+Kept apart from the CLI so the API returns exactly what ``sentinel ml status`` prints. Reads the
+database (model records, sample counts, settings) and checks each model folder without loading it
+(:meth:`~sentinel.ml.model_files.ModelStore.verify`: no TensorFlow). A model whose files fail
+their checks is listed as ``broken`` with the reason. The files are what predictions use, so
+where a record disagrees with them (a process killed between the model swap and its record) the
+figures come from the files' metadata and the model is listed as ``stale_record``.
 """
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sentinel.db import ModelRecord, Store
+from sentinel.ml.model_files import ModelHealth, ModelStore
 from sentinel.ml.validation import aggregate_metrics
 from sentinel.settings import Settings, effective_settings
 
@@ -20,29 +28,88 @@ def record_metrics(rec: ModelRecord) -> dict[str, Any]:
     return metrics
 
 
+def _models_dir(store: Store, models_dir: Path | None) -> Path:
+    if models_dir is not None:
+        return Path(models_dir)
+    return effective_settings(store.records.get_stored_settings()).models_dir
+
+
+def _from_files(symbol: str, health: ModelHealth) -> ModelRecord:
+    """The record a model's own metadata implies (what the files were saved with)."""
+    meta = health.metadata or {}
+    metrics = dict(meta.get("metrics") or {})
+    samples = meta.get("training_samples") or metrics.get("training_samples") or 0
+    trained = meta.get("trained_at")
+    as_of = meta.get("as_of")
+    return ModelRecord(
+        symbol=symbol,
+        trained_at=datetime.fromisoformat(trained) if trained else None,
+        training_samples=int(samples),
+        train_end=datetime.fromisoformat(as_of).date() if as_of else None,
+        version=health.version,
+        metrics=metrics,
+    )
+
+
+def model_rows(store: Store, models_dir: Path | None = None) -> list[dict[str, Any]]:
+    """One row per symbol with a record or a model folder: ``symbol``, ``record`` (the figures
+    to show), ``status`` (``ok`` | ``broken`` | ``stale_record``) and ``problem``."""
+    files = ModelStore(_models_dir(store, models_dir))
+    records = {r.symbol: r for r in store.records.get_model_records()}
+    return [
+        model_row(sym, records.get(sym), files.verify(sym))
+        for sym in sorted(set(records) | set(files.symbols()))
+    ]
+
+
+def model_row(symbol: str, rec: ModelRecord | None, health: ModelHealth) -> dict[str, Any]:
+    """A symbol's row of :func:`model_rows` from its record (if any) and its files' check."""
+    status, problem = "ok", None
+    if not health.ok:
+        status, problem = "broken", health.problem
+    elif rec is None:
+        status, problem = "stale_record", "no database record; figures from the model files"
+        rec = _from_files(symbol, health)
+    elif rec.version and health.version and rec.version != health.version:
+        status = "stale_record"
+        problem = (
+            f"the record names version {rec.version} but the files hold {health.version} "
+            "(a save was interrupted before its record); figures from the model files"
+        )
+        rec = _from_files(symbol, health)
+    return {"symbol": symbol, "record": rec, "status": status, "problem": problem}
+
+
 def ml_status(store: Store, settings: Settings | None = None) -> dict[str, Any]:
     """``GET /api/ml/status``: the notes' shape plus average IC, hit rate and the baselines.
 
     ``aggregate_metrics`` averages each figure over the symbols that define it (an undefined R²
     or IC is left out, not counted as 0), so the averages can be compared with the baselines'.
+    ``broken_models`` names each model that cannot be used and why; ``stale_records`` each
+    record that disagrees with its files.
     """
     s = settings or effective_settings(store.records.get_stored_settings())
-    records = store.records.get_model_records()
-    agg = aggregate_metrics(record_metrics(r) for r in records)
+    rows = model_rows(store, s.models_dir)
+    agg = aggregate_metrics(record_metrics(r["record"]) for r in rows)
     return {
         "enabled": bool(s.ml_enabled),
         "blend_ratio": float(s.ml_wavelet_blend_ratio),
-        "symbols_with_models": len(records),
+        "symbols_with_models": len(rows),
+        "usable_models": sum(r["status"] != "broken" for r in rows),
+        "broken_models": {r["symbol"]: r["problem"] for r in rows if r["status"] == "broken"},
+        "stale_records": {r["symbol"]: r["problem"] for r in rows if r["status"] == "stale_record"},
         "total_training_samples": store.db.count("training_samples"),
         "aggregate_metrics": agg,
     }
 
 
-def model_entry(rec: ModelRecord) -> dict[str, Any]:
+def model_entry(rec: ModelRecord, status: str = "ok", problem: str | None = None) -> dict[str, Any]:
     """One symbol's model as the API lists it (with the momentum baseline's IC beside its own)."""
     m = rec.metrics or {}
     return {
         "symbol": rec.symbol,
+        "status": status,
+        "problem": problem,
         "training_samples": int(rec.training_samples),
         "validation_rmse": m.get("validation_rmse"),
         "validation_mae": m.get("validation_mae"),
@@ -55,6 +122,33 @@ def model_entry(rec: ModelRecord) -> dict[str, Any]:
     }
 
 
-def ml_models(store: Store) -> dict[str, Any]:
-    """``GET /api/ml/models``: one entry per symbol with its validation figures."""
-    return {"models": [model_entry(rec) for rec in store.records.get_model_records()]}
+def ml_models(store: Store, models_dir: Path | None = None) -> dict[str, Any]:
+    """``GET /api/ml/models``: one entry per symbol with its validation figures and health."""
+    return {
+        "models": [
+            model_entry(r["record"], r["status"], r["problem"])
+            for r in model_rows(store, models_dir)
+        ]
+    }
+
+
+def files_fingerprint(models_dir: Path) -> tuple[Any, ...]:
+    """What the model folders look like (names, versions, file sizes and times): a cache of
+    :func:`ml_models` keyed on it sees a file changed or corrupted on disk, not only records."""
+    out: list[Any] = []
+    try:
+        entries = sorted(os.scandir(models_dir), key=lambda e: e.name)
+    except OSError:
+        return ()
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            target = os.readlink(entry.path) if entry.is_symlink() else ""
+            files = sorted(
+                (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in os.scandir(entry.path)
+            )
+        except OSError:
+            target, files = "?", []
+        out.append((entry.name, target, tuple(files)))
+    return tuple(out)

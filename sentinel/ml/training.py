@@ -15,10 +15,14 @@ from typing import Any
 from sentinel.db import ModelRecord, Store
 from sentinel.ml.batched import train_many
 from sentinel.ml.dataset import samples_to_arrays
+from sentinel.ml.errors import MLError
 from sentinel.ml.model_files import ModelStore
 from sentinel.ml.nn import NNRegressor
 from sentinel.ml_features import FEATURE_NAMES
+from sentinel.symbols import SYMBOL_RULE, is_valid_symbol
 from sentinel.timeutil import DateLike, to_date
+
+INVALID_SYMBOL = f"invalid symbol: it cannot name a model folder ({SYMBOL_RULE})"
 
 
 @dataclass
@@ -82,7 +86,9 @@ def train_as_of(
     eligible = {}
     for sym, (X, y, dates) in data.items():
         report.samples[sym] = len(y)
-        if len(y) < min_samples:
+        if not is_valid_symbol(sym):  # e.g. imported before the rule: it fails alone
+            report.failed[sym] = INVALID_SYMBOL
+        elif len(y) < min_samples:
             report.skipped[sym] = f"{len(y)} samples < ml_min_samples_per_symbol {min_samples}"
         else:
             eligible[sym] = (X, y, dates)
@@ -108,10 +114,14 @@ def train_as_of(
 
 
 def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: int = 14) -> None:
-    """Write each trained model atomically under ``models_dir`` and its record to the database."""
+    """Write each trained model atomically under ``models_dir`` and its record to the database.
+
+    A model that cannot be saved (:class:`MLError`, e.g. a symbol that cannot be a folder) moves
+    from ``report.models`` to ``report.failed`` with the reason; the others are still saved.
+    """
     ms = ModelStore(models_dir)
     now = datetime.now(UTC)
-    for sym, model in report.models.items():
+    for sym, model in list(report.models.items()):
         metrics = report.metrics.get(sym, {})
         meta = {
             "features": list(FEATURE_NAMES),
@@ -121,7 +131,16 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
             "as_of": report.as_of.isoformat() if report.as_of else None,
             "horizon_days": horizon_days,
         }
-        version = ms.save(sym, model, metadata=meta).name
+        try:
+            version = ms.save(sym, model, metadata=meta).name
+        except MLError as exc:
+            report.models.pop(sym)
+            report.metrics.pop(sym, None)
+            report.failed[sym] = f"not saved: {exc}"
+            continue
+        # the record strictly after the swap, naming the version installed: a kill between the
+        # two leaves files newer than their record, which listings detect by the version and
+        # show from the files (sentinel.ml.status.model_rows); never a record without files
         store.records.upsert_model_record(
             ModelRecord(
                 symbol=sym,

@@ -71,3 +71,14 @@ def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
     from sentinel.db import Store
 
     assert Store(f"sqlite:///{tmp_path / 'cli.db'}").db.count("backtest_runs") == 0
+
+
+def test_ml_train_without_samples_is_one_line_error_naming_the_fix(tmp_path):
+    assert _run(tmp_path, "data", "demo", "--symbols", "4", "--start", "2020-01-01",
+                "--end", "2020-06-30").returncode == 0  # fmt: skip
+    r = _run(tmp_path, "ml", "train")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert len(lines) == 1 and "no training samples" in lines[0], lines
+    assert "sentinel ml samples" in lines[0]
+    assert "0 trained" not in r.stdout

@@ -4,17 +4,25 @@ run's decisions up to T do not change when everything after T is scrambled."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from engine.backtest import run_backtest
+from engine.backtest import run_backtest, summary_lines
 from engine.config import RunConfig
 from engine.session import LOOKAHEAD_WARNING
 from sentinel.db import Store
+from sentinel.errors import ConfigError
 from tests.conftest import make_demo_db
 from tests.future import scramble_after
 
@@ -154,3 +162,142 @@ def test_a_delisted_holding_is_settled_at_its_last_price(demo_db):
     assert settled["price"].iloc[0] == pytest.approx(last_close)
     assert sym not in result.weights.iloc[-1][result.weights.iloc[-1] > 0].index
     assert (result.equity["cash"] >= -1e-6).all()
+
+
+# -- outputs are all or nothing ------------------------------------------------------------------
+#: ``sentinel backtest`` with a slow step injected here (not in the engine): ``trades`` writes
+#: trades.csv in 4096-byte pieces 0.3 s apart; ``row`` holds the database row for a minute. Each
+#: touches WRITE_MARK when it starts, so the test knows when to kill.
+SLOW = """
+import os, sys, time
+import pandas as pd
+from sentinel.db.records import RecordRepository
+
+def mark():
+    open(os.environ["WRITE_MARK"], "a").close()
+
+if os.environ["SLOW"] == "trades":
+    to_csv = pd.DataFrame.to_csv
+
+    def slow_csv(self, path_or_buf=None, *args, **kw):
+        if path_or_buf is None or not str(path_or_buf).endswith("trades.csv"):
+            return to_csv(self, path_or_buf, *args, **kw)
+        text = to_csv(self, None, *args, **kw)
+        with open(path_or_buf, "w") as fh:
+            for i in range(0, len(text), 4096):
+                fh.write(text[i : i + 4096])
+                fh.flush()
+                mark()
+                time.sleep(0.3)
+
+    pd.DataFrame.to_csv = slow_csv
+else:
+    save = RecordRepository.save_backtest_run
+
+    def slow_row(self, run):
+        mark()
+        time.sleep(60)
+        return save(self, run)
+
+    RecordRepository.save_backtest_run = slow_row
+from cli.main import main
+sys.argv = ["sentinel", *sys.argv[1:]]
+main()
+"""
+
+OUTPUTS = {"metrics.json", "trades.csv", "equity.csv", "report.html", "predictions.csv"}
+
+
+def _folder(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())} if path.exists() else {}
+
+
+def _kill_while(slow: str, db: Path, cfg: Path, out: Path, tmp_path: Path) -> None:
+    mark = tmp_path / f"mark-{slow}"
+    env = {**os.environ, "SLOW": slow, "WRITE_MARK": str(mark)}
+    cmd = [sys.executable, "-c", SLOW, "--db", f"sqlite:///{db}", "backtest", str(cfg),
+           "--output", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    while not mark.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert mark.exists(), proc.stderr.read().decode()[-2000:]
+
+
+def test_a_kill_while_writing_leaves_the_old_or_the_new_complete_folder(demo_db, tmp_path):
+    db = tmp_path / "kill.db"
+    shutil.copy(demo_db, db)
+    store = Store(f"sqlite:///{db}")
+    old_cfg = _cfg(ml={"enabled": False}, strategy={"name": "top_n", "params": {"n": 3}})
+    new_cfg = _cfg(ml={"enabled": False}, strategy={"name": "top_n", "params": {"n": 5}})
+    out, ref = tmp_path / "runs" / "t", tmp_path / "ref" / "t"
+    run_backtest(old_cfg, store=store, output=out)
+    run_backtest(new_cfg, store=store, output=ref, save=False)
+    old, new = _folder(out), _folder(ref)
+    assert set(old) == set(new) == OUTPUTS and old != new
+    assert len(new["trades.csv"]) > 3 * 4096  # so a write can be caught halfway
+    rows = store.db.count("backtest_runs")
+    cfg = tmp_path / "new.yaml"
+    cfg.write_text(yaml.safe_dump(new_cfg.model_dump(mode="json")))
+
+    _kill_while("trades", db, cfg, out, tmp_path)  # trades.csv half written
+    assert _folder(out) == old  # the previous run, whole
+    assert store.db.count("backtest_runs") == rows
+    assert any(p.name.startswith(".t.") for p in out.parent.iterdir())  # the abandoned attempt
+
+    _kill_while("row", db, cfg, out, tmp_path)  # files in place, database row not yet written
+    assert _folder(out) == new
+    assert store.db.count("backtest_runs") == rows  # the row comes after the files
+
+    env = {**os.environ}
+    cmd = [sys.executable, "-m", "cli", "--db", f"sqlite:///{db}", "backtest", str(cfg),
+           "--output", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _folder(out) == new
+    assert store.db.count("backtest_runs") == rows + 1
+    assert sorted(p.name for p in out.parent.iterdir()) == ["t"]  # leftovers cleared
+
+
+def test_an_output_folder_holding_other_files_is_refused_before_the_run(demo_db, tmp_path):
+    store = Store(f"sqlite:///{demo_db}")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    rows = store.db.count("backtest_runs")
+    with pytest.raises(ConfigError, match=r"notes\.txt") as err:
+        run_backtest(_cfg(ml={"enabled": False}), store=store, output=folder)
+    assert str(folder) in str(err.value)
+    assert _folder(folder) == {"notes.txt": b"keep me"}
+    assert store.db.count("backtest_runs") == rows
+
+
+def test_models_that_fail_to_load_are_counted_and_named(demo_db, tmp_path, monkeypatch):
+    """Not only the fallback column: metrics.json, the warnings, the report and the summary."""
+    monkeypatch.setenv("SENTINEL_DATA_DIR", str(tmp_path / "data"))
+    from sentinel.settings import get_settings
+
+    get_settings.cache_clear()
+    broken = tmp_path / "data" / "ml_models" / "DAA"
+    broken.mkdir(parents=True)
+    (broken / "nn_model.keras").write_bytes(b"not a model")
+    out = tmp_path / "out"
+    cfg = _cfg(end="2016-09-30", ml={"mode": "current"})
+    result = run_backtest(cfg, store=Store(f"sqlite:///{demo_db}"), output=out, save=False)
+    get_settings.cache_clear()
+    assert (result.predictions.query("symbol == 'DAA'")["fallback"].str.startswith(
+        "model load error")).all()  # fmt: skip
+    assert result.metrics["n_model_load_errors"] == 1
+    assert list(result.metrics["model_load_errors"]) == ["DAA"]
+    assert "missing file(s)" in result.metrics["model_load_errors"]["DAA"]
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["n_model_load_errors"] == 1
+    assert stored["model_load_errors"] == result.metrics["model_load_errors"]
+    warning = next(w for w in result.warnings if "failed to load" in w)
+    assert "DAA" in warning and "missing file(s)" in warning
+    html = (out / "report.html").read_text()
+    banner = html[html.index('class="warnings"') : html.index("<h2>Metrics</h2>")]
+    assert "failed to load" in banner and "DAA" in banner
+    assert ("model load errors", "1") in summary_lines(result)

@@ -4,6 +4,12 @@ isolated, bad input refused before anything runs, and the same results on a Dask
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -119,6 +125,107 @@ def test_load_sweep_resolves_base_file_and_names_lines(tmp_path):
     assert len(expand(shipped)) == 22
 
 
+# -- hardening (issue 15): bombs refused in bounded time and memory; errors name file and line ----
+SWEEP_HEAD = "base: {start: 2019-01-01, end: 2020-01-01}\ngrid:\n"
+
+
+def _bounded(path: Path, *expected: str, seconds: float = 2.0, peak_mb: float = 20) -> str:
+    """load_sweep refuses ``path`` with a one-line ConfigError, within a time and memory budget."""
+    import tracemalloc
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError) as exc:
+            expand(load_sweep(path))
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - t0
+    msg = str(exc.value)
+    assert str(path) in msg and len(msg.splitlines()) == 1, msg
+    for part in expected:
+        assert part in msg, msg
+    assert elapsed < seconds and peak < peak_mb * 1e6, (elapsed, peak, msg)
+    return msg
+
+
+def test_alias_bomb_in_a_grid_is_refused_in_bounded_time_and_memory(tmp_path):
+    # 8 levels of 9 aliases: the last grid value stands for 9**8 = 43 million leaves (352 bytes).
+    lines = ["    - &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"    - &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 8)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(SWEEP_HEAD + "  seed:\n" + "\n".join(lines) + "\n")
+    _bounded(path, "grid.seed[", "aliases", "line")
+
+
+def test_grid_point_bomb_is_refused_before_expanding(tmp_path):
+    # 8 keys sharing one 9-value list: 9**8 = 43 million points from 250 bytes.
+    keys = ["ml.max_epochs", "strategy.params.n", "data.demo_seed", "ml.horizon_days",
+            "ml.min_samples", "initial_cash", "costs.commission_bps"]  # fmt: skip
+    text = SWEEP_HEAD + "  seed: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+    path = tmp_path / "grid.yaml"
+    path.write_text(text + "".join(f"  {k}: *a\n" for k in keys))
+    _bounded(path, "grid (line 2)", "43,046,721 points", "10,000")
+
+
+def test_point_cap_counts_grid_and_variants_before_expanding():
+    from engine.sweep import MAX_SWEEP_POINTS
+
+    assert MAX_SWEEP_POINTS == 10_000
+    grid = {"seed": list(range(100)), "data.demo_seed": list(range(100))}
+    assert _sweep(grid=grid).grid == grid  # exactly the limit: accepted (not expanded here)
+    with pytest.raises(ValueError, match="10,001 points"):
+        _sweep(grid=grid, variants=[{"name": "one more", "set": {"seed": 1}}])
+
+
+def test_each_point_is_validated_before_the_next_is_labelled():
+    big: list = [1] * 9
+    for _ in range(7):
+        big = [big] * 9  # 43 million leaves, shared: cheap to hold, ruinous to print
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"seed=x"):
+        expand(_sweep(grid={"seed": ["x", big]}))
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_labels_are_short_and_unique():
+    long = [f"S{i}" for i in range(500)]
+    grid = {"universe.symbols": [long, [*long[:-1], "OTHER"]], "universe.kind": ["list"]}
+    labels = [p.label for p in expand(_sweep(grid=grid))]
+    assert len(set(labels)) == 2 and all(len(x) < 200 for x in labels), labels
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("  ml.blend_ratio: [0.1, 2.0]\n", "grid.ml.blend_ratio[1] (line 3)"),
+        ("  strategy.params.n: [3, true]\n", "grid.strategy.params.n[1] (line 3)"),
+        ("  ml.blend_ratio: [0.1]\n  ml.blend_ratio: [0.2]\n", "lines 3 and 4"),
+        ("  seed: [1]\nselection: {start: 2019-02-30, end: 2019-06-01}\n",
+         "selection.start (line 4)"),
+        ("  seed: [1]\nexecutor: {workers: true}\n", "executor.workers (line 4)"),
+        ("  universe.symbols: [[AAPL], [aapl]]\n  universe.kind: [list]\n",
+         "grid.universe.symbols[1] (line 3)"),
+        ("  seed: [1]\nvariants: [{name: v, set: {ml.blend_ratio: yes}}]\n",
+         "variants[0].set.ml.blend_ratio (line 4)"),
+    ],
+)  # fmt: skip
+def test_bad_sweep_values_name_file_key_and_line(tmp_path, body, expected):
+    path = tmp_path / "s.yaml"
+    path.write_text(SWEEP_HEAD + body)
+    _bounded(path, expected)
+
+
+def test_bad_base_file_names_both_files(tmp_path):
+    (tmp_path / "base.yaml").write_bytes(b"start: 2019-01-01\nend: \xff\n")
+    path = tmp_path / "s.yaml"
+    path.write_text("base: base.yaml\ngrid: {seed: [1]}\n")
+    _bounded(path, "base (line 1)", str(tmp_path / "base.yaml"), "UTF-8")
+    path.write_text('base: "nul\\0.yaml"\ngrid: {seed: [1]}\n')
+    _bounded(path, "base (line 1)")
+
+
 def test_unreachable_dask_address_is_a_clear_error(demo_db, tmp_path):
     sw = _sweep(executor={"kind": "dask", "address": "tcp://127.0.0.1:9"})
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
@@ -133,3 +240,99 @@ def test_dask_local_cluster_gives_identical_results(demo_db, tmp_path):
     a = pd.DataFrame(local.table()).sort_values("point").reset_index(drop=True)
     b = pd.DataFrame(dask.table()).sort_values("point").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+# -- the worker processes end with the sweep ----------------------------------------------------
+KILL_SWEEP = """
+name: k
+base:
+  name: k
+  start: 2016-09-01
+  end: 2016-12-30
+  strategy: {name: top_n, params: {n: 3}}
+  ml: {enabled: false}
+  initial_cash: 100000
+grid:
+  strategy.params.n: [1, 2, 3, 4, 5, 6, 7, 8]
+  costs.slippage_bps: [0, 5, 10]
+executor: {kind: local, workers: 2}
+"""
+
+
+def _children(pid: int) -> dict[int, bytes]:
+    """Processes whose parent is ``pid`` (from /proc/*/stat) and their command lines."""
+    kids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                kids[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _start_sweep(demo_db: Path, tmp_path: Path, **popen) -> tuple[subprocess.Popen, Path, dict]:
+    """``sentinel sweep`` in a subprocess; returns once both workers run and one point is done."""
+    db = tmp_path / "kill.db"
+    shutil.copy(demo_db, db)
+    cfg = tmp_path / "kill.yaml"
+    cfg.write_text(KILL_SWEEP)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cli", "--db", f"sqlite:///{db}", "sweep", str(cfg),
+           "--output", str(out)]  # fmt: skip
+    err = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 - the child writes it until it ends
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **popen)
+    deadline = time.time() + 180
+    workers: dict[int, bytes] = {}
+    while time.time() < deadline and proc.poll() is None:
+        workers = {k: c for k, c in _children(proc.pid).items() if b"spawn_main" in c}
+        if len(workers) == 2 and any((out / "points").glob("*.json")):
+            return proc, out, _children(proc.pid)
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(
+        f"the sweep did not start its workers: {(tmp_path / 'stderr.txt').read_text()}"
+    )
+
+
+def _wait_gone(pids, seconds: float) -> list[int]:
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    left = [p for p in pids if _alive(p)]
+    for p in left:  # do not leave them running for the rest of the suite
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
+def test_sigkill_of_the_sweep_kills_its_workers(demo_db, tmp_path):
+    proc, out, kids = _start_sweep(demo_db, tmp_path)
+    assert sum(b"spawn_main" in c for c in kids.values()) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = sorted(p.name for p in (out / "points").glob("*.json"))
+    assert _wait_gone(kids, 10) == []  # workers and the resource tracker
+    time.sleep(1.0)
+    assert sorted(p.name for p in (out / "points").glob("*.json")) == kept  # nothing ran on
+
+
+def test_ctrl_c_stops_the_workers_and_says_what_was_kept(demo_db, tmp_path):
+    proc, out, kids = _start_sweep(demo_db, tmp_path, start_new_session=True)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    proc.wait(timeout=60)
+    stderr = " ".join((tmp_path / "stderr.txt").read_text().split())
+    assert _wait_gone(kids, 5) == []
+    kept = len(list((out / "points").glob("*.json")))
+    assert proc.returncode == 130, stderr
+    assert f"stopped: {kept} of 24 points finished and kept in {out / 'points'}" in stderr
+    assert "Traceback" not in stderr

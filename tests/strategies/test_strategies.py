@@ -52,3 +52,29 @@ def test_momentum_needs_history_and_ignores_scores():
     shuffled = PlanContext(ctx.as_of, ctx.scores.sample(frac=1.0, random_state=1), ctx.closes,
                            ctx.current_weights)  # fmt: skip
     pd.testing.assert_series_equal(strat.target_weights(ctx), strat.target_weights(shuffled))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("top_n", {"n": True}),
+        ("top_n", {"n": "5"}),
+        ("top_n", {"n": 5.0}),
+        ("top_n", {"min_score": False}),
+        ("score_weighted", {"max_weight": True}),
+        ("score_weighted", {"power": float("inf")}),
+        ("score_weighted", {"power": float("nan")}),
+        ("momentum", {"lookback": "126"}),
+        ("momentum", {"skip": True}),
+    ],
+)
+def test_params_are_strict(name, params):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        STRATEGIES[name].Params.model_validate(params)
+
+
+def test_params_accept_integers_for_floats():
+    p = STRATEGIES["score_weighted"].Params.model_validate({"n": 5, "max_weight": 1, "power": 2})
+    assert (p.n, p.max_weight, p.power) == (5, 1.0, 2.0) and isinstance(p.power, float)

@@ -21,7 +21,14 @@ from sentinel.api.deps import (
     TokenDep,
 )
 from sentinel.ml.drift import drift_report
-from sentinel.ml.status import ml_models, ml_status, model_entry
+from sentinel.ml.model_files import ModelStore
+from sentinel.ml.status import (
+    files_fingerprint,
+    ml_models,
+    ml_status,
+    model_entry,
+    model_row,
+)
 from sentinel.retrain import RetrainBusyError, RetrainManager
 
 router = APIRouter(prefix="/api/ml", tags=["ml"])
@@ -41,7 +48,8 @@ async def get_status(
     store: StoreDep, settings: EffectiveSettingsDep, retrain: RetrainDep, request: Request
 ):
     """Cached while the records, the sample count and the settings are unchanged (UI polling)."""
-    key = (*status_fingerprint(store), *settings.ml_values().values())
+    key = (*status_fingerprint(store), *settings.ml_values().values(),
+           files_fingerprint(settings.models_dir))  # fmt: skip
     figures = request.app.state.status_cache.get(key, lambda: ml_status(store, settings))
     return {**figures, "retrain": retrain.status()}
 
@@ -81,14 +89,21 @@ def retrain_one(
     return _retrain(retrain, [symbol], background, response)
 
 
-@router.get("/models", summary="Every per-symbol model and its validation figures")
-async def list_models(store: StoreDep, request: Request) -> Response:
-    """Served from a cache of the rendered body while the model records are unchanged.
+@router.get("/models", summary="Every per-symbol model, its validation figures and its health")
+async def list_models(
+    store: StoreDep, settings: EffectiveSettingsDep, request: Request
+) -> Response:
+    """Served from a cache of the rendered body while the records and the model files are
+    unchanged. A model whose files fail their checks has ``status: broken`` and the reason in
+    ``problem``; one whose record disagrees with its files, ``stale_record`` (figures from the
+    files).
 
     Also answers ``If-None-Match`` with 304, so a polling UI downloads the list once per change.
     """
     cache = request.app.state.models_cache
-    body, etag = cache.get(records_fingerprint(store), lambda: dumps(ml_models(store)))
+    root = settings.models_dir
+    key = (*records_fingerprint(store), files_fingerprint(root))
+    body, etag = cache.get(key, lambda: dumps(ml_models(store, root)))
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -114,7 +129,9 @@ def get_model(symbol: SymbolDep, store: StoreDep, settings: EffectiveSettingsDep
             f"{settings.ml_min_samples_per_symbol} needed (ml_min_samples_per_symbol); "
             "until then it uses the wavelet score alone",
         )
-    return {**model_entry(rec), "metrics": rec.metrics or {}}
+    row = model_row(symbol, rec, ModelStore(settings.models_dir).verify(symbol))
+    shown = row["record"]
+    return {**model_entry(shown, row["status"], row["problem"]), "metrics": shown.metrics or {}}
 
 
 @router.get("/performance", summary="Validation metrics and live drift of matured predictions")

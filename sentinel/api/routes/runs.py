@@ -23,6 +23,8 @@ from sentinel.errors import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
+#: The largest row id the databases store (a signed 64-bit integer); above it a 422, not a 500.
+MAX_ID = 2**63 - 1
 #: Sweep ids are ``{name}-{hash}``; anything with a slash or a control character is refused.
 SWEEP_PATTERN = r"^[^/\\\x00-\x1f]{1,64}$"
 
@@ -105,7 +107,7 @@ def _runs_payload(store: Any, sweep_id: str | None) -> dict[str, Any]:
     responses={404: {"description": "no such run"}},
     summary="One run with its config, metrics and equity curve",
 )
-def get_run(run_id: Annotated[int, Path(ge=1)], store: StoreDep):
+def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep):
     try:
         return detail(store.records.get_backtest_run(run_id))
     except NotFoundError as exc:

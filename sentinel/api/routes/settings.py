@@ -1,19 +1,26 @@
 """``GET/POST /api/settings``: the ml_* keys, validated, persisted in the settings table.
 
-Values are strict (``"true"`` is not a boolean, ``"0.3"`` not a number) and unknown keys are
-rejected, so a typo is a 422 instead of a setting silently ignored. The merged result is validated
-again with :class:`~sentinel.settings.Settings` before anything is stored.
+Values are strict (``"true"`` is not a boolean, ``"0.3"`` not a number), finite (JSON ``NaN`` and
+``Infinity`` are refused) and within the bounds of :mod:`sentinel.settings` (the same types), and
+unknown keys are rejected, so a typo is a 422 instead of a setting silently ignored. The merged
+result is validated again with :class:`~sentinel.settings.Settings` before anything is stored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from sentinel.api.deps import BaseSettingsDep, EffectiveSettingsDep, StoreDep, TokenDep
-from sentinel.settings import ML_KEYS, effective_settings
+from sentinel.api.deps import (
+    BaseSettingsDep,
+    EffectiveSettingsDep,
+    StoreDep,
+    TokenDep,
+    checked_settings,
+)
+from sentinel.settings import ML_KEYS, BlendRatio, HorizonDays, MinSamples
 
 router = APIRouter(prefix="/api/settings", tags=["settings"])
 
@@ -38,34 +45,10 @@ class MLSettingsUpdate(BaseModel):
     )
 
     ml_enabled: bool | None = None
-    ml_wavelet_blend_ratio: float | None = None
+    ml_wavelet_blend_ratio: BlendRatio | None = None
     ml_retrain_weekly: bool | None = None
-    ml_prediction_horizon_days: int | None = None
-    ml_min_samples_per_symbol: int | None = None
-
-    @field_validator("ml_wavelet_blend_ratio")
-    @classmethod
-    def _ratio(cls, v: float | None) -> float | None:
-        if v is not None and not 0.0 <= v <= 1.0:
-            raise ValueError(
-                f"ml_wavelet_blend_ratio must be between 0.0 (pure wavelet) and 1.0 (pure ML), "
-                f"got {v}"
-            )
-        return v
-
-    @field_validator("ml_prediction_horizon_days")
-    @classmethod
-    def _horizon(cls, v: int | None) -> int | None:
-        if v is not None and not 1 <= v <= 365:
-            raise ValueError(f"ml_prediction_horizon_days must be 1..365 calendar days, got {v}")
-        return v
-
-    @field_validator("ml_min_samples_per_symbol")
-    @classmethod
-    def _min_samples(cls, v: int | None) -> int | None:
-        if v is not None and v < 10:
-            raise ValueError(f"ml_min_samples_per_symbol must be at least 10, got {v}")
-        return v
+    ml_prediction_horizon_days: HorizonDays | None = None
+    ml_min_samples_per_symbol: MinSamples | None = None
 
     @model_validator(mode="after")
     def _not_empty_or_null(self) -> MLSettingsUpdate:
@@ -95,7 +78,13 @@ async def read_settings(settings: EffectiveSettingsDep) -> dict[str, Any]:
     response_model=MLSettings,
     dependencies=[TokenDep],
     summary="Change ML settings (token required)",
-    responses={401: {"description": "no token"}, 403: {"description": "wrong token"}},
+    responses={
+        401: {"description": "no token"},
+        403: {"description": "wrong token"},
+        409: {"description": "a stored value is out of bounds (send a valid one for that key)"},
+        413: {"description": "body larger than SENTINEL_MAX_BODY_BYTES"},
+        422: {"description": "invalid value: the field and the problem (never the value)"},
+    },
 )
 def write_settings(
     update: MLSettingsUpdate, store: StoreDep, base: BaseSettingsDep
@@ -105,16 +94,6 @@ def write_settings(
     The next backtest, live step and retrain read them (``effective_settings``).
     """
     changes = update.changes()
-    merged = {**store.records.get_stored_settings(), **changes}
-    try:
-        settings = effective_settings(merged, base)
-    except ValidationError as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors()
-            ],
-        ) from None
+    settings = checked_settings({**store.records.get_stored_settings(), **changes}, base)
     store.records.set_settings(changes)
     return _ml_values(settings)

@@ -13,6 +13,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from sentinel.settings import ml_bounds
+
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -22,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 def plotly_js() -> Path | None:
     """The plotly.min.js shipped inside the plotly Python package, if present."""
     try:
+        # lazy: plotly costs seconds; only the page with a chart needs it
         import plotly
     except ImportError:  # pragma: no cover - plotly is a dependency
         return None
@@ -32,7 +35,7 @@ def plotly_js() -> Path | None:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "index.html", {"has_plotly": plotly_js() is not None}
+        request, "index.html", {"has_plotly": plotly_js() is not None, "bounds": ml_bounds()}
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_reads_need_no_token(client):
 @pytest.mark.parametrize("environment", ["production", "test"])
 def test_placeholder_token_is_refused_outside_development(tmp_path, store, token, environment):
     settings = make_settings(tmp_path, api_token=token, environment=environment)
-    with pytest.raises(ConfigError, match="SENTINEL_API_TOKEN is a placeholder"):
+    with pytest.raises(ConfigError, match="SENTINEL_API_TOKEN is (a placeholder|not set)"):
         create_app(store, settings)
 
 
@@ -106,3 +107,159 @@ def test_serve_binds_loopback_by_default():
     assert inspect.signature(serve_cmd).parameters["host"].default == "127.0.0.1"
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0")
+
+
+# -- sentinel serve: no real token, no serving (unless loopback and explicitly development) ----
+REAL = "a-real-secret-token-0123456789"
+
+
+@pytest.fixture
+def serve_cli(monkeypatch, tmp_path, capsys):
+    """``sentinel serve ARGS`` in-process with only ``env`` set: (exit code, stderr lines, runs).
+
+    uvicorn.run is replaced by a recorder, so a start is instant; the working folder is empty
+    (no .env) and get_settings reads the given environment afresh.
+    """
+    import os
+    import sys
+
+    import uvicorn
+
+    from cli.main import main
+    from sentinel.settings import get_settings
+
+    runs: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append({"app": app, **kw}))
+    monkeypatch.chdir(tmp_path)
+
+    def run(env: dict[str, str], *args: str) -> tuple[int, list[str], list[dict]]:
+        for name in list(os.environ):
+            if name.startswith("SENTINEL_"):
+                monkeypatch.delenv(name)
+        for k, v in {"SENTINEL_DATA_DIR": str(tmp_path / "data"), **env}.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+        db = f"sqlite:///{tmp_path / 'serve.db'}"
+        monkeypatch.setattr(sys, "argv", ["sentinel", "--db", db, "serve", "--no-scheduler", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        return code, err, runs
+
+    yield run
+    get_settings.cache_clear()
+
+
+REFUSED = [
+    ({}, "127.0.0.1"),  # nothing set: environment is production, no token
+    ({}, "0.0.0.0"),
+    ({"SENTINEL_API_TOKEN": "changeme"}, "127.0.0.1"),
+    ({"SENTINEL_ENVIRONMENT": "development"}, "0.0.0.0"),
+    ({"SENTINEL_ENVIRONMENT": "development", "SENTINEL_API_TOKEN": "changeme"}, "0.0.0.0"),
+    ({"SENTINEL_ENVIRONMENT": "development", "SENTINEL_API_TOKEN": "changeme"}, "192.168.1.10"),
+    ({"SENTINEL_ENVIRONMENT": "production", "SENTINEL_API_TOKEN": "short-token"}, "127.0.0.1"),
+    ({"SENTINEL_ENVIRONMENT": "test", "SENTINEL_API_TOKEN": "secret"}, "127.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("env", "host"), REFUSED)
+def test_serve_refuses_to_start_without_a_real_token(serve_cli, tmp_path, env, host):
+    code, err, runs = serve_cli(env, "--host", host)
+    assert code == 1
+    assert len(err) == 1, err
+    assert err[0].startswith("error: SENTINEL_API_TOKEN"), err
+    assert "refusing to serve" in err[0]
+    assert runs == []
+    assert not (tmp_path / "serve.db").exists()  # nothing created before the refusal
+
+
+STARTS = [
+    ({"SENTINEL_ENVIRONMENT": "development"}, "127.0.0.1"),
+    ({"SENTINEL_ENVIRONMENT": "development", "SENTINEL_API_TOKEN": "changeme"}, "localhost"),
+    ({"SENTINEL_API_TOKEN": REAL}, "0.0.0.0"),
+    ({"SENTINEL_ENVIRONMENT": "test", "SENTINEL_API_TOKEN": REAL}, "127.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("env", "host"), STARTS)
+def test_serve_starts_with_a_real_token_or_on_loopback_in_development(serve_cli, env, host):
+    code, err, runs = serve_cli(env, "--host", host)
+    assert code == 0, err
+    assert len(runs) == 1 and runs[0]["host"] == host
+
+
+def test_serve_names_a_bad_environment_value_in_one_line(serve_cli):
+    code, err, runs = serve_cli({"SENTINEL_ENVIRONMENT": "dev"})
+    assert code == 1 and runs == []
+    assert len(err) == 1 and err[0].startswith("error: SENTINEL_ENVIRONMENT: "), err
+
+
+def test_sentinel_serve_refusal_is_one_line_and_exit_1(tmp_path):
+    """The real command in a subprocess: no SENTINEL_* variable, bound to every interface."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    root = Path(__file__).resolve().parents[3]
+    env["PYTHONPATH"] = str(root)
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    port = str(_free_port())
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "--db", db, "serve", "--host", "0.0.0.0", "--port", port],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "SENTINEL_API_TOKEN is not set" in lines[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_create_app_refuses_a_placeholder_off_loopback(tmp_path, store):
+    settings = make_settings(tmp_path, api_token="changeme", environment="development")
+    with pytest.raises(ConfigError, match="refusing to serve on 0.0.0.0"):
+        create_app(store, settings, host="0.0.0.0")
+
+
+def test_placeholder_token_is_accepted_from_loopback_clients_only(tmp_path, store):
+    """Development with a placeholder: a request from another machine is refused all the same."""
+    from fastapi.testclient import TestClient
+
+    settings = make_settings(tmp_path, api_token="changeme", environment="development")
+    app = create_app(store, settings)
+    body = {"ml_wavelet_blend_ratio": 0.5}
+    auth = {"Authorization": "Bearer changeme"}
+    remote = TestClient(app, client=("10.1.2.3", 50000))
+    r = remote.post("/api/settings", json=body, headers=auth)
+    assert r.status_code == 403
+    assert "loopback" in r.json()["detail"]
+    assert store.records.get_stored_settings() == {}
+    local = TestClient(app, client=("127.0.0.1", 50000))
+    assert local.post("/api/settings", json=body, headers=auth).status_code == 200
+    assert store.records.get_stored_settings() == body
+
+
+def test_no_token_configured_means_no_writes(tmp_path, store):
+    from fastapi.testclient import TestClient
+
+    settings = make_settings(tmp_path, api_token="", environment="development")
+    local = TestClient(create_app(store, settings), client=("127.0.0.1", 50000))
+    r = local.post(
+        "/api/settings", json={"ml_enabled": False}, headers={"Authorization": "Bearer x"}
+    )
+    assert r.status_code == 403
+    assert "SENTINEL_API_TOKEN" in r.json()["detail"]
+    assert store.records.get_stored_settings() == {}

@@ -39,3 +39,12 @@ def test_openapi_docs_are_served(client):
         "/api/runs/{run_id}", "/api/sweeps", "/api/sweeps/{sweep_id}",
     ):  # fmt: skip
         assert p in paths, p
+
+
+def test_the_form_has_the_settings_bounds(client):
+    """The page's inputs take their limits from sentinel.settings (the API's bounds)."""
+    html = client.get("/").text
+    field = re.search(r'<input id="ml_min_samples_per_symbol"[^>]*>', html).group(0)
+    assert 'min="10"' in field and 'max="100000"' in field
+    field = re.search(r'<input id="ml_prediction_horizon_days"[^>]*>', html).group(0)
+    assert 'min="1"' in field and 'max="365"' in field

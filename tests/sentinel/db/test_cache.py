@@ -15,7 +15,7 @@ from tests.future import scramble_after
 @pytest.fixture
 def pair(demo_store: Store):
     cached = Store(engine=demo_store.engine)
-    cached.db.preload()
+    cached.market.preload()
     return demo_store, cached
 
 

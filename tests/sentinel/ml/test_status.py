@@ -46,3 +46,145 @@ def test_status_shape_and_averages(store):
     models = ml_models(store)["models"]
     assert [m["symbol"] for m in models] == ["AAA", "BBB"]
     assert models[0]["validation_mae"] == 0.01 and models[1]["training_samples"] == 250
+
+
+def _save(root, sym: str, model, rmse: float, *, record: bool, store=None) -> str:
+    """What ``save_models`` does for one symbol; ``record=False`` stops after the file swap (as a
+    process killed between the two steps would)."""
+    from sentinel.ml.model_files import ModelStore
+
+    metrics = {"validation_rmse": rmse, "training_samples": 100}
+    meta = {"metrics": metrics, "training_samples": 100, "trained_at": "2024-02-01T00:00:00+00:00",
+            "as_of": "2024-01-31"}  # fmt: skip
+    version = ModelStore(root).save(sym, model, metadata=meta).name
+    if record:
+        store.records.upsert_model_record(
+            ModelRecord(
+                symbol=sym,
+                trained_at=datetime(2024, 2, 1, tzinfo=UTC),
+                training_samples=100,
+                version=version,
+                metrics=metrics,
+            )
+        )
+    return version
+
+
+def test_broken_and_stale_models_are_reported_with_the_reason(
+    store, fitted_ensemble, tmp_path, monkeypatch
+):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from cli._common import state
+    from cli.ml import app
+    from sentinel.api import create_app
+    from sentinel.settings import Settings, get_settings
+
+    settings = Settings(data_dir=tmp_path / "data", environment="test", api_token="t" * 20)
+    root = settings.models_dir
+    _save(root, "AAA", fitted_ensemble, 0.01, record=True, store=store)
+    _save(root, "BBB", fitted_ensemble, 0.02, record=True, store=store)
+    _save(root, "CCC", fitted_ensemble, 0.03, record=True, store=store)
+    new = _save(root, "CCC", fitted_ensemble, 0.05, record=False)  # killed before the record
+    _save(root, "DDD", fitted_ensemble, 0.04, record=False)  # killed before its first record
+    xgb = root / "AAA" / "xgb_model.json"
+    xgb.write_bytes(xgb.read_bytes().replace(b"1", b"2", 1))  # a changed byte
+
+    models = {m["symbol"]: m for m in ml_models(store, settings.models_dir)["models"]}
+    assert sorted(models) == ["AAA", "BBB", "CCC", "DDD"]
+    assert models["AAA"]["status"] == "broken"
+    assert "xgb_model.json does not match its recorded checksum" in models["AAA"]["problem"]
+    assert models["BBB"]["status"] == "ok" and models["BBB"]["problem"] is None
+    ccc = models["CCC"]
+    assert ccc["status"] == "stale_record" and "record" in ccc["problem"]
+    assert ccc["version"] == new and ccc["validation_rmse"] == 0.05  # what the files hold
+    assert models["DDD"]["status"] == "stale_record" and models["DDD"]["validation_rmse"] == 0.04
+
+    status = ml_status(store, settings)
+    assert list(status["broken_models"]) == ["AAA"]
+    assert "checksum" in status["broken_models"]["AAA"]
+    assert sorted(status["stale_records"]) == ["CCC", "DDD"]
+    assert status["usable_models"] == 3
+
+    with TestClient(create_app(store, settings)) as client:
+        listed = {m["symbol"]: m for m in client.get("/api/ml/models").json()["models"]}
+        assert listed["AAA"]["status"] == "broken" and "checksum" in listed["AAA"]["problem"]
+        xgb.write_bytes(b"{}")  # another change on disk, no record touched
+        again = {m["symbol"]: m for m in client.get("/api/ml/models").json()["models"]}
+        assert "checksum" in again["AAA"]["problem"]
+        (root / "BBB" / "nn_scaler.json").write_text("{")  # the cache must not hide this
+        again = {m["symbol"]: m for m in client.get("/api/ml/models").json()["models"]}
+        assert again["BBB"]["status"] == "broken" and "nn_scaler.json" in again["BBB"]["problem"]
+        body = client.get("/api/ml/status").json()
+        assert sorted(body["broken_models"]) == ["AAA", "BBB"]
+
+    monkeypatch.setattr(state, "database_url", store.engine.url.render_as_string(False))
+    monkeypatch.setenv("SENTINEL_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    out = CliRunner().invoke(app, ["status"], catch_exceptions=False).output
+    get_settings.cache_clear()
+    printed = json.loads(out)
+    assert sorted(printed["broken_models"]) == ["AAA", "BBB"]
+    assert "checksum" in printed["broken_models"]["AAA"]
+
+
+#: ``save_models`` for one fresh model, killed between the file swap and the database record
+#: (the pause before the record is injected here, not in the training code).
+SAVE_THEN_HANG = """
+import sys, time
+from datetime import date
+import numpy as np
+from sentinel.db import Store
+from sentinel.db.records import RecordRepository
+from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+from sentinel.ml.training import TrainReport, save_models
+
+url, root, mark = sys.argv[1:4]
+rng = np.random.default_rng(0)
+X = rng.normal(size=(60, 20))
+y = 0.03 * np.tanh(X[:, 0]) + 0.01 * rng.normal(size=60)
+model = EnsembleModel(NNRegressor(max_epochs=2, patience=1), XGBRegressorModel(n_estimators=5))
+model.fit(X, y)
+
+def hang(self, record):
+    open(mark, "w").close()
+    time.sleep(120)
+
+RecordRepository.upsert_model_record = hang
+report = TrainReport(date(2024, 3, 1), models={"AAA": model}, samples={"AAA": 60},
+                     metrics={"AAA": {"validation_rmse": 0.07, "training_samples": 60}})
+save_models(Store(url), report, root)
+"""
+
+
+def test_a_kill_between_the_model_swap_and_its_record_shows_the_files(
+    store, fitted_ensemble, tmp_path
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sentinel.ml.model_files import ModelStore
+
+    root = tmp_path / "ml_models"
+    old = _save(root, "AAA", fitted_ensemble, 0.01, record=True, store=store)
+    mark = tmp_path / "mark"
+    url = store.engine.url.render_as_string(False)
+    proc = subprocess.Popen([sys.executable, "-c", SAVE_THEN_HANG, url, str(root), str(mark)],
+                            stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.time() + 120
+    while not mark.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert mark.exists(), proc.stderr.read().decode()[-2000:]
+    assert store.records.get_model_record("AAA").version == old  # the record is stale
+    files = ModelStore(root).verify("AAA")
+    assert files.ok and files.version != old
+    (entry,) = ml_models(store, root)["models"]
+    assert entry["status"] == "stale_record" and old in entry["problem"]
+    assert entry["version"] == files.version
+    assert entry["validation_rmse"] == 0.07 and entry["training_samples"] == 60
+    assert entry["train_end"] == "2024-03-01"

@@ -110,3 +110,49 @@ def test_backfill_and_drift_commands(cli_env):
     report = json.loads(res.output[res.output.index("{") :])
     assert report["live"]["n_predictions"] == 0  # no ML forecast to score
     assert report["horizon_days"] == 14
+
+
+def test_train_as_of_before_any_known_label_is_an_error(cli_env):
+    from sentinel.errors import ConfigError
+
+    store, models_dir = cli_env
+    generate_samples(store, [store.market.securities()[0].symbol], horizon_days=14)
+    with pytest.raises(ConfigError, match=r"--as-of 2000-01-01: no training sample"):
+        runner.invoke(app, ["train", "--as-of", "2000-01-01"], catch_exceptions=False)
+    assert not models_dir.exists() and not store.records.get_model_records()
+
+
+def test_a_symbol_that_cannot_have_a_model_folder_never_stops_the_others(cli_env):
+    """Samples of symbols that break the symbol rule (e.g. from an old store) fail alone."""
+    store, models_dir = cli_env
+    good = [s.symbol for s in store.market.securities()[:2]]
+    generate_samples(store, good, horizon_days=14)
+    samples = store.view(None).signals.get_training_samples(symbol=good[0])
+    rows = pd.concat([samples.assign(symbol=s) for s in ("../evil", "aapl")])
+    store.signals.upsert_training_samples(
+        r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date()}
+        for r in rows.itertuples(index=False)
+    )
+    store.records.set_settings({"ml_min_samples_per_symbol": 30})
+    out = _invoke("train", "--max-epochs", "2", "--no-validate")
+    assert "[failed] ../evil: invalid symbol" in out and "[failed] aapl: invalid symbol" in out
+    assert "2 trained, 0 skipped, 2 failed" in out
+    assert ModelStore(models_dir).symbols() == sorted(good)
+    assert sorted(r.symbol for r in store.records.get_model_records()) == sorted(good)
+    assert not (models_dir.parent / "evil").exists()
+
+
+def test_save_models_reports_a_model_it_cannot_save_and_saves_the_rest(store, tmp_path):
+    from sentinel.ml.model_files import ModelStore
+    from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+    from sentinel.ml.training import TrainReport, save_models
+    from tests.sentinel.ml.conftest import make_data
+
+    X, y, _ = make_data(60)
+    model = EnsembleModel(NNRegressor(max_epochs=2), XGBRegressorModel(n_estimators=5)).fit(X, y)
+    report = TrainReport(None, models={"../evil": model, "GOOD": model}, samples={"GOOD": 60})
+    save_models(store, report, tmp_path / "models")
+    assert list(report.models) == ["GOOD"]
+    assert "invalid symbol for a model folder" in report.failed["../evil"]
+    assert ModelStore(tmp_path / "models").symbols() == ["GOOD"]
+    assert [r.symbol for r in store.records.get_model_records()] == ["GOOD"]
