@@ -156,8 +156,8 @@ def _load_store(tmp: Path) -> str:
 
     url = f"sqlite:///{tmp / 'load.db'}"
     store = Store(url)
-    install_demo(store, generate_demo_universe(seed=7, n_symbols=40, start="2012-01-01",
-                                               end="2017-12-31"))  # fmt: skip
+    install_demo(store, generate_demo_universe(seed=7, n_symbols=40, start=date(2012, 1, 1),
+                                               end=date(2017, 12, 31)))  # fmt: skip
     generate_samples(store, horizon_days=14)
     _records(store, N_MODELS)
     store.engine.dispose()

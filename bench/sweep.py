@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from bench._harness import Result, shared, workload
@@ -24,7 +25,7 @@ def _setup(tmp: Path, n_symbols: int = 100):
     import_files(store, [shared("sp500_5y_prices.csv.gz")], skip_bad=True)
     import_files(store, [shared("benchmarks.csv.gz")], kind="benchmark")
     import_files(store, [shared("sectors.csv")], skip_bad=True)
-    symbols = [s for s in store.market.universe_symbols("2013-06-03")][:n_symbols]
+    symbols = [s for s in store.market.universe_symbols(date(2013, 6, 3))][:n_symbols]
     book = FeatureBook(store, symbols)
     generate_samples(store, symbols, book=book)
     report = train_as_of(store, symbols=symbols, min_samples=52, validate=False)

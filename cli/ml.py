@@ -119,7 +119,7 @@ def run_training(
     store: Any,
     *,
     symbols: list[str] | None = None,
-    as_of: str | None = None,
+    as_of: date | None = None,
     max_epochs: int = 100,
     validate: bool = True,
     models_dir: Path | None = None,
@@ -177,7 +177,8 @@ def train(
 ) -> None:
     """Train per-symbol NN + XGBoost ensembles (batched) and save them atomically."""
     run_training(
-        open_cli_store(), symbols=symbol or None, as_of=as_of, max_epochs=max_epochs,
+        open_cli_store(), symbols=symbol or None, as_of=_date(as_of, "--as-of"),
+        max_epochs=max_epochs,
         validate=validate,
     )  # fmt: skip
 
@@ -255,6 +256,10 @@ def drift(
         n = update_realized_returns(store, horizon_days=horizon)
         console.print(f"realised returns filled in: {n:,}")
     report = drift_report(
-        store, window_days=window, as_of=as_of, horizon_days=horizon, model_mode=mode
+        store,
+        window_days=window,
+        as_of=_date(as_of, "--as-of"),
+        horizon_days=horizon,
+        model_mode=mode,
     )
     console.print_json(json.dumps(report))

@@ -24,7 +24,7 @@ from sentinel.ml.blend import blend_scores, return_to_score
 from sentinel.ml.errors import load_problem
 from sentinel.ml.policy import MLPolicy
 from sentinel.regime import get_regime_adjusted_return, quote_data_from_prices
-from sentinel.timeutil import DateLike, end_of_day_ts
+from sentinel.timeutil import end_of_day_ts
 from sentinel.wavelet import WINDOW, wavelet_scores_panel
 
 #: Trading days of history read on a rebalance day (wavelet window, regime's 200-day average).
@@ -49,7 +49,7 @@ class Security:
         self.store = store
         self.symbol = symbol
 
-    def get_score(self, as_of_date: DateLike | None = None) -> float | None:
+    def get_score(self, as_of_date: date | float | None = None) -> float | None:
         rec = self.store.signals.get_score(self.symbol, as_of_date)
         return None if rec is None else rec.score
 

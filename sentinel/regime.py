@@ -43,6 +43,7 @@ mapped to 0 bear / 1 sideways / 2 bull by their mean return.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -427,7 +428,7 @@ class RegimeStateStore(Protocol):
     """Where :class:`RegimeDetector` writes regime rows: a store's ``signals`` repository."""
 
     def upsert_regime_state(
-        self, symbol: str, date: str, regime: int, regime_name: str, confidence: float
+        self, symbol: str, d: datetime.date, regime: int, regime_name: str, confidence: float
     ) -> Any: ...
 
 
@@ -454,8 +455,8 @@ class RegimeDetector:
 
     def detect_regime_as_of(self, symbol: str, date_str: str) -> dict[str, Any] | None:
         """``{regime, regime_name, confidence}`` for ``symbol`` as of ``date_str``, or None."""
-        when = pd.Timestamp(date_str)
-        prices = self.store.get_prices(symbol, end_date=date_str)
+        when = pd.Timestamp(date_str)  # the notes' API takes text: parsed here, once
+        prices = self.store.get_prices(symbol, end_date=when.date())
         if prices is None or len(prices) == 0:
             return None
         cache = self._models.setdefault(symbol, {})
@@ -471,5 +472,5 @@ class RegimeDetector:
             raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
         if self.states is None:
             raise ValueError("RegimeDetector(store, states): no states given to write the row to")
-        day = pd.Timestamp(date_str).strftime("%Y-%m-%d")
+        day = pd.Timestamp(date_str).date()
         self.states.upsert_regime_state(symbol, day, int(regime), regime_name, float(confidence))

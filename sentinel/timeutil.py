@@ -39,6 +39,20 @@ def to_date(value: DateLike) -> date:
     raise TypeError(f"not a date: {value!r}")
 
 
+def require_date(value: object, field: str = "date") -> date:
+    """``value`` as a ``datetime.date`` (a datetime or Timestamp gives its day); text and numbers
+    are refused: inside the project a day is a ``date``, parsed once at the edge (CLI, API, config).
+    """
+    if isinstance(value, datetime):  # pd.Timestamp is a datetime
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(
+        f"{field}: a datetime.date, not {type(value).__name__} {value!r} "
+        "(parse text at the edge: the CLI, the API or the config)"
+    )
+
+
 def end_of_day_ts(value: DateLike) -> float:
     """Unix seconds of 23:59:59 UTC on the given day: the moment a daily value is known."""
     d = to_date(value)

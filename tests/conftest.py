@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,9 @@ def demo_universe():
     """A small demo universe (12 symbols, 3 years): fast to generate and to load."""
     from sentinel.data.demo import generate_demo_universe
 
-    return generate_demo_universe(seed=11, n_symbols=12, start="2015-01-01", end="2017-12-31")
+    return generate_demo_universe(
+        seed=11, n_symbols=12, start=date(2015, 1, 1), end=date(2017, 12, 31)
+    )
 
 
 def make_demo_db(folder: Path, seed: int, n_symbols: int, start: str, end: str) -> Path:

@@ -19,7 +19,7 @@ from sentinel.db.bounded import Bounded
 from sentinel.db.cache import PriceCache
 from sentinel.db.tables import SecurityRow
 from sentinel.errors import NotFoundError
-from sentinel.timeutil import DateLike, to_date
+from sentinel.timeutil import require_date, to_date
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 BENCH_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -88,9 +88,7 @@ class MarketView(Bounded):
             raise NotFoundError(f"unknown symbol {symbol!r}: import its prices first")
         return sec
 
-    def universe(
-        self, as_of: DateLike | None = None, sector: str | None = None
-    ) -> list[SecurityRow]:
+    def universe(self, as_of: date | None = None, sector: str | None = None) -> list[SecurityRow]:
         """Securities investable on ``as_of`` (default: the simulation date, else today)."""
         d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
         cache = self.db.cache
@@ -111,9 +109,7 @@ class MarketView(Bounded):
                 q = q.where(SecurityRow.sector == sector)
             return list(s.exec(q.order_by(SecurityRow.symbol)).all())
 
-    def universe_symbols(
-        self, as_of: DateLike | None = None, sector: str | None = None
-    ) -> list[str]:
+    def universe_symbols(self, as_of: date | None = None, sector: str | None = None) -> list[str]:
         cache = self.db.cache
         if cache is not None:
             d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
@@ -125,8 +121,8 @@ class MarketView(Bounded):
         self,
         symbol: str,
         days: int | None = None,
-        end_date: DateLike | None = None,
-        start_date: DateLike | None = None,
+        end_date: date | None = None,
+        start_date: date | None = None,
     ) -> pd.DataFrame:
         """Daily bars of ``symbol`` up to ``end_date``: the last ``days`` rows, or from a start.
 
@@ -136,7 +132,7 @@ class MarketView(Bounded):
         end = self._bound("prices", symbol, end_date)
         cache = self.db.cache
         if cache is not None:
-            start = to_date(start_date) if start_date is not None else None
+            start = require_date(start_date, "start_date") if start_date is not None else None
             hit = cache.one(symbol, end, start, days)
             if hit is not None:
                 return hit
@@ -149,7 +145,7 @@ class MarketView(Bounded):
         columns: list[str],
         symbol: str,
         end: date | None,
-        start: DateLike | None,
+        start: date | None,
         days: int | None,
     ) -> list[tuple[Any, ...]]:
         """One symbol's rows of a dated table, oldest first: the last ``days`` or from ``start``."""
@@ -160,7 +156,7 @@ class MarketView(Bounded):
             params["e"] = end
         if start is not None:
             sql += " AND date >= :b"
-            params["b"] = to_date(start)
+            params["b"] = require_date(start, "start")
         if days is not None:
             return self.db.rows(sql + " ORDER BY date DESC LIMIT :n", n=int(days), **params)[::-1]
         return self.db.rows(sql + " ORDER BY date", **params)
@@ -179,8 +175,8 @@ class MarketView(Bounded):
         self,
         symbols: Iterable[str] | None = None,
         days: int | None = None,
-        end_date: DateLike | None = None,
-        start_date: DateLike | None = None,
+        end_date: date | None = None,
+        start_date: date | None = None,
     ) -> pd.DataFrame:
         """Bars of many symbols in long form (date, symbol, open, ..., volume) up to ``end_date``.
 
@@ -192,7 +188,7 @@ class MarketView(Bounded):
         if end is not None:
             clauses.append("date <= :e")
             params["e"] = end
-        start = to_date(start_date) if start_date is not None else None
+        start = require_date(start_date, "start_date") if start_date is not None else None
         cache = self.db.cache
         if cache is not None:
             return cache.long(
@@ -225,7 +221,7 @@ class MarketView(Bounded):
         self,
         symbols: Iterable[str] | None = None,
         days: int | None = None,
-        end_date: DateLike | None = None,
+        end_date: date | None = None,
         field: str = "close",
     ) -> pd.DataFrame:
         """Wide panel (date x symbol) of one price field, as of ``end_date``."""
@@ -237,19 +233,17 @@ class MarketView(Bounded):
         long = self.get_price_panel(symbols, days, end_date)
         return long.pivot(index="date", columns="symbol", values=field)
 
-    def trading_days(
-        self, start: DateLike | None = None, end: DateLike | None = None
-    ) -> list[date]:
+    def trading_days(self, start: date | None = None, end: date | None = None) -> list[date]:
         """The market calendar: distinct dates with any bar, within the as-of bound."""
         e = self._bound("prices", None, end)
         cache = self.db.cache
         if cache is not None:
-            rows = cache.rows(e, to_date(start) if start is not None else None, None)
+            rows = cache.rows(e, require_date(start, "start") if start is not None else None, None)
             return [d.astype(object) for d in cache.dates[rows]]
         sql, params = "SELECT DISTINCT date FROM prices WHERE 1=1", {}
         if start is not None:
             sql += " AND date >= :b"
-            params["b"] = to_date(start)
+            params["b"] = require_date(start, "start")
         if e is not None:
             sql += " AND date <= :e"
             params["e"] = e
@@ -278,8 +272,8 @@ class MarketView(Bounded):
         self,
         symbol: str | None = None,
         days: int | None = None,
-        end_date: DateLike | None = None,
-        start_date: DateLike | None = None,
+        end_date: date | None = None,
+        start_date: date | None = None,
     ) -> pd.DataFrame:
         """Bars of a benchmark series (default: :meth:`market_symbol`) up to ``end_date``."""
         symbol = symbol or self.market_symbol()
@@ -290,7 +284,7 @@ class MarketView(Bounded):
         return _frame(rows, ["date", *BENCH_COLUMNS], "date")
 
     def get_sentiment(
-        self, symbol: str, end_date: DateLike | None = None, days: int | None = None
+        self, symbol: str, end_date: date | None = None, days: int | None = None
     ) -> pd.Series:
         """Daily sentiment scores of ``symbol`` known by ``end_date`` (empty when none)."""
         end = self._bound("sentiment", symbol, end_date)

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from sentinel.db.bounded import Bounded
 from sentinel.db.database import decode_json
 from sentinel.db.tables import MLPrediction, RegimeState
-from sentinel.timeutil import DateLike, end_of_day_ts, to_date
+from sentinel.timeutil import end_of_day_ts, require_date, to_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +51,12 @@ class SignalRepository(Bounded):
         ]
         return self.db.upsert("wavelet_scores", ["symbol", "as_of"], rows)
 
-    def get_score(self, symbol: str, as_of_date: DateLike | None = None) -> ScoreRecord | None:
+    def get_score(self, symbol: str, as_of_date: date | float | None = None) -> ScoreRecord | None:
         """The latest score with ``calculated_at <= as_of_date`` (Unix s or a date's end)."""
         return self.get_scores([symbol], as_of_date).get(symbol)
 
     def get_scores(
-        self, symbols: Iterable[str], as_of_date: DateLike | None = None
+        self, symbols: Iterable[str], as_of_date: date | float | None = None
     ) -> dict[str, ScoreRecord]:
         """Per symbol, the latest score calculated by ``as_of_date`` (none: symbol left out)."""
         symbols = list(symbols)
@@ -90,7 +90,7 @@ class SignalRepository(Bounded):
             prepared.append(r)
         return self.db.upsert("ml_predictions", ["symbol", "date"], prepared)
 
-    def get_ml_prediction_as_of(self, symbol: str, as_of_ts: DateLike) -> MLPrediction | None:
+    def get_ml_prediction_as_of(self, symbol: str, as_of_ts: date | float) -> MLPrediction | None:
         """The most recent prediction for ``symbol`` with ``predicted_at <= as_of_ts``."""
         ts = self._bound_ts("ml_predictions", symbol, as_of_ts)
         with Session(self.db.engine) as s:
@@ -102,8 +102,8 @@ class SignalRepository(Bounded):
     def get_ml_predictions(
         self,
         symbol: str | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        start: date | None = None,
+        end: date | None = None,
     ) -> pd.DataFrame:
         """Stored predictions (for drift and reports) up to ``end``, as a DataFrame."""
         e = self._bound("ml_predictions", symbol, end)
@@ -112,7 +112,7 @@ class SignalRepository(Bounded):
             if symbol is not None:
                 q = q.where(MLPrediction.symbol == symbol)
             if start is not None:
-                q = q.where(MLPrediction.date >= to_date(start))
+                q = q.where(MLPrediction.date >= require_date(start, "start"))
             if e is not None:
                 q = q.where(MLPrediction.date <= e)
             rows = [r.model_dump() for r in s.exec(q.order_by(MLPrediction.date))]
@@ -126,14 +126,14 @@ class SignalRepository(Bounded):
 
     # -- regime states ----------------------------------------------------------------------
     def upsert_regime_state(
-        self, symbol: str, d: DateLike, regime: int, regime_name: str, confidence: float
+        self, symbol: str, d: date, regime: int, regime_name: str, confidence: float
     ) -> None:
         """Write one HMM regime row; writing the same (symbol, date) again replaces it."""
         self.upsert_regime_states(
             [
                 {
                     "symbol": symbol,
-                    "date": to_date(d),
+                    "date": require_date(d, "regime state date"),
                     "regime": int(regime),
                     "regime_name": regime_name,
                     "confidence": float(confidence),
@@ -144,7 +144,7 @@ class SignalRepository(Bounded):
     def upsert_regime_states(self, rows: Iterable[dict[str, Any]]) -> int:
         return self.db.upsert("regime_states", ["symbol", "date"], list(rows))
 
-    def get_regime_state(self, symbol: str, as_of: DateLike | None = None) -> RegimeState | None:
+    def get_regime_state(self, symbol: str, as_of: date | None = None) -> RegimeState | None:
         """The latest stored regime of ``symbol`` on or before ``as_of``."""
         e = self._bound("regime_states", symbol, as_of)
         with Session(self.db.engine) as s:
@@ -171,7 +171,7 @@ class SignalRepository(Bounded):
     def get_training_samples(
         self,
         symbol: str | None = None,
-        known_by: DateLike | None = None,
+        known_by: date | None = None,
         horizon_days: int | None = None,
     ) -> pd.DataFrame:
         """Samples whose label was known by ``known_by`` (default: the simulation date).

@@ -11,6 +11,7 @@ the payload of ``GET /api/ml/performance``.
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,6 @@ import pandas as pd
 from sentinel.db import Store
 from sentinel.ml.status import record_metrics
 from sentinel.ml.validation import aggregate_metrics, regression_metrics
-from sentinel.timeutil import DateLike, to_date
 
 
 def realised_returns(
@@ -97,7 +97,7 @@ def drift_report(
     store: Store,
     *,
     window_days: int = 90,
-    as_of: DateLike | None = None,
+    as_of: date | None = None,
     horizon_days: int = 14,
     model_mode: str | None = None,
 ) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def drift_report(
     if m.empty:
         return out
     m = m.assign(date=pd.to_datetime(m["date"].astype(str)))
-    end = m["date"].max() if as_of is None else pd.Timestamp(to_date(as_of))
+    end = m["date"].max() if as_of is None else pd.Timestamp(as_of)
     start = end - pd.Timedelta(days=window_days)
     w = m[(m["date"] > start) & (m["date"] <= end)]
     out["as_of"] = end.date().isoformat()

@@ -20,7 +20,7 @@ from sentinel.ml.model_files import ModelStore
 from sentinel.ml.nn import NNRegressor
 from sentinel.ml_features import FEATURE_NAMES
 from sentinel.symbols import SYMBOL_RULE, is_valid_symbol
-from sentinel.timeutil import DateLike, to_date
+from sentinel.timeutil import require_date
 
 INVALID_SYMBOL = f"invalid symbol: it cannot name a model folder ({SYMBOL_RULE})"
 
@@ -56,7 +56,7 @@ class TrainReport:
 def train_as_of(
     store: Store,
     *,
-    as_of: DateLike | None = None,
+    as_of: date | None = None,
     symbols: Iterable[str] | None = None,
     horizon_days: int = 14,
     min_samples: int = 100,
@@ -72,7 +72,7 @@ def train_as_of(
     keeps the model fitted on the purged training part and skips the diagnostic (walk-forward
     backtests: half the cost, metrics still honest).
     """
-    d = to_date(as_of) if as_of is not None else None
+    d = require_date(as_of, "as_of") if as_of is not None else None
     symbols = list(symbols) if symbols is not None else None  # read twice below
     samples = store.signals.get_training_samples(known_by=d, horizon_days=horizon_days)
     if symbols is not None:

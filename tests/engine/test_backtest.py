@@ -110,8 +110,8 @@ def test_future_scrambled_after_t_changes_nothing_before_t(demo_db, tmp_path):
     with other.db.transaction() as conn:
         scramble_after(other, "prices", t, 4242, conn)
         scramble_after(other, "benchmark_prices", t, 4242, conn)
-    a = run_backtest(_cfg(end="2017-03-31"), store=Store(f"sqlite:///{demo_db}"), save=False)
-    b = run_backtest(_cfg(end="2017-03-31"), store=other, save=False)
+    a = run_backtest(_cfg(end=date(2017, 3, 31)), store=Store(f"sqlite:///{demo_db}"), save=False)
+    b = run_backtest(_cfg(end=date(2017, 3, 31)), store=other, save=False)
     days = [d for d in a.log.decisions if d <= t]
     assert len(days) > 20
     for d in days:
@@ -130,9 +130,9 @@ def test_current_mode_is_flagged_and_off_mode_uses_wavelet_only(demo_db, tmp_pat
 
     get_settings.cache_clear()
     store = Store(f"sqlite:///{demo_db}")
-    cur = run_backtest(_cfg(end="2016-09-30", ml={"mode": "current"}), store=store, save=False)
+    cur = run_backtest(_cfg(end=date(2016, 9, 30), ml={"mode": "current"}), store=store, save=False)
     assert LOOKAHEAD_WARNING in cur.warnings
-    off = run_backtest(_cfg(end="2016-09-30", ml={"mode": "off"}), store=store, save=False)
+    off = run_backtest(_cfg(end=date(2016, 9, 30), ml={"mode": "off"}), store=store, save=False)
     assert off.predictions["ml_score"].isna().all()
     assert (off.predictions["blended_score"] == off.predictions["wavelet_score"]).all()
     assert off.log.retrains == []
@@ -151,7 +151,7 @@ def test_a_delisted_holding_is_settled_at_its_last_price(demo_db):
     store = Store(f"sqlite:///{demo_db}")
     gone = [s for s in store.market.securities() if s.universe_to is not None]
     assert gone, "the demo universe has a delisting"
-    cfg = _cfg(end="2017-12-29", strategy={"name": "top_n", "params": {"n": 8}},
+    cfg = _cfg(end=date(2017, 12, 29), strategy={"name": "top_n", "params": {"n": 8}},
                ml={"enabled": False})  # fmt: skip
     result = run_backtest(cfg, store=store, save=False)
     sym, last = gone[0].symbol, gone[0].universe_to
@@ -284,7 +284,7 @@ def test_models_that_fail_to_load_are_counted_and_named(demo_db, tmp_path, monke
     broken.mkdir(parents=True)
     (broken / "nn_model.keras").write_bytes(b"not a model")
     out = tmp_path / "out"
-    cfg = _cfg(end="2016-09-30", ml={"mode": "current"})
+    cfg = _cfg(end=date(2016, 9, 30), ml={"mode": "current"})
     result = run_backtest(cfg, store=Store(f"sqlite:///{demo_db}"), output=out, save=False)
     get_settings.cache_clear()
     assert (result.predictions.query("symbol == 'DAA'")["fallback"].str.startswith(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,7 @@ def test_csv_drop_folder_sync_and_missing_provider(demo_db, tmp_path):
     store = _copy(demo_db, tmp_path, "sync.db")
     cfg = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(drop)}})
     assert "1 rows" in sync_prices(cfg, store) or "1 file" in sync_prices(cfg, store)
-    assert store.market.get_prices("DAA", end_date="2017-01-03").index[-1].year == 2017
+    assert store.market.get_prices("DAA", end_date=date(2017, 1, 3)).index[-1].year == 2017
     bad = RunConfig.model_validate({**CFG, "live": {"drop_dir": str(tmp_path / "nope")}})
     with pytest.raises(SentinelError, match="not a folder"):
         sync_prices(bad, store)

@@ -327,7 +327,12 @@ def test_sigkill_of_the_sweep_kills_its_workers(demo_db, tmp_path):
 
 
 def test_ctrl_c_stops_the_workers_and_says_what_was_kept(demo_db, tmp_path):
-    proc, out, kids = _start_sweep(demo_db, tmp_path, start_new_session=True)
+    # a job started in the background (as CI or `make test &` may run the suite) inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: give the child a terminal's default
+    proc, out, kids = _start_sweep(
+        demo_db, tmp_path, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
     proc.wait(timeout=60)
     stderr = " ".join((tmp_path / "stderr.txt").read_text().split())

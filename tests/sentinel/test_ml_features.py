@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,7 +141,7 @@ def test_simple_features_by_hand() -> None:
 def test_market_features_by_hand() -> None:
     days = pd.bdate_range("2015-01-01", periods=300, name="date")
     rising = pd.Series(np.linspace(100, 160, 300), index=days)
-    prices = random_walk(300, seed=10, start="2015-01-01")
+    prices = random_walk(300, seed=10, start=date(2015, 1, 1))
     row = mf.compute_feature_matrix(prices, market=rising).iloc[-1]
     assert row["market_return_20d"] == pytest.approx(160 / rising.iloc[-21] - 1)
     assert row["market_regime"] == 2.0
@@ -192,8 +194,8 @@ def test_zero_and_missing_volume_give_defaults() -> None:
 
 
 def test_missing_benchmark_days_use_last_known_value() -> None:
-    prices = random_walk(400, seed=14, start="2015-01-01")
-    market = random_market(700, seed=15, start="2014-01-01")
+    prices = random_walk(400, seed=14, start=date(2015, 1, 1))
+    market = random_market(700, seed=15, start=date(2014, 1, 1))
     gap = market.loc["2016-02-01":"2016-02-04"].index
     holed = market.drop(gap)
     matrix = mf.compute_feature_matrix(prices, market=holed)
@@ -232,7 +234,7 @@ def test_dirty_rows_are_dropped_not_propagated() -> None:
 
 
 def test_sentiment_as_of_with_staleness_limit() -> None:
-    prices = random_walk(60, seed=18, start="2016-01-04")
+    prices = random_walk(60, seed=18, start=date(2016, 1, 4))
     sentiment = pd.Series([0.8, -0.4], index=pd.to_datetime(["2016-01-05", "2016-01-20"]))
     m = mf.compute_feature_matrix(prices, sentiment=sentiment)["sentiment_score"]
     assert m.loc["2016-01-04"] == 0.0 and m.loc["2016-01-05"] == 0.8 and m.loc["2016-01-12"] == 0.8
@@ -290,7 +292,7 @@ def test_sector_strength_no_lookahead(t_index: int, seed: int, delete: bool) -> 
     closes = pd.DataFrame({f"S{i}": random_walk(300, seed + i)["close"] for i in range(5)})
     closes.iloc[: 40 + seed % 50, 2] = np.nan  # a member listed later
     sectors = {"S0": "X", "S1": "X", "S2": "X", "S3": "Y", "S4": None}
-    market = random_market(320, seed, start="2014-12-01")
+    market = random_market(320, seed, start=date(2014, 12, 1))
     t = closes.index[t_index]
     base = mf.sector_relative_strength_series(closes, sectors, market).loc[t]
     changed = mf.sector_relative_strength_series(

@@ -93,7 +93,7 @@ def test_scores_ignore_bars_after_the_simulation_date(demo_store, demo_universe)
     assert after == before
     sym = sorted(before)[0]
     scrambled = demo_store.market.get_prices(
-        sym, start_date=date(2016, 6, 16), end_date="2016-06-22"
+        sym, start_date=date(2016, 6, 16), end_date=date(2016, 6, 22)
     )
     original = _closes(demo_universe)[sym].loc["2016-06-16":"2016-06-22"]
     assert len(original) == 5

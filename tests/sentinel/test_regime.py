@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,7 +96,7 @@ def test_detect_short_history_none_and_flat_sideways(make_walk) -> None:
     assert set(result) == {"regime", "regime_name", "confidence"}
     assert rg.REGIME_NAMES[result["regime"]] == result["regime_name"]
     assert 1 / 3 <= result["confidence"] <= 1
-    assert store.reads[-1] == ("S", str(prices.index[-1].date()))
+    assert store.reads[-1] == ("S", prices.index[-1].date())  # the store is asked with a date
     flat = prices.assign(close=10.0)
     flat_result = rg.RegimeDetector(FakeStore({"F": flat}), **FAST).detect_regime_as_of(
         "F", str(prices.index[-1].date())
@@ -109,7 +111,7 @@ def test_store_regime_state_for_date_calls_upsert(make_walk) -> None:
     detector = rg.RegimeDetector(store, store)
     detector.store_regime_state_for_date("S", "2016-03-04", 2, "bull", 0.9)
     detector.store_regime_state_for_date("S", "2016-03-04", 0, "bear", 0.7)
-    assert store.rows == {("S", "2016-03-04"): (0, "bear", 0.7)}
+    assert store.rows == {("S", date(2016, 3, 4)): (0, "bear", 0.7)}  # parsed once, at the API
     with pytest.raises(ValueError):
         detector.store_regime_state_for_date("S", "2016-03-04", 2, "bear", 0.9)
     with pytest.raises(ValueError):

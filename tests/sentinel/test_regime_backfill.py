@@ -30,7 +30,9 @@ Table = dict[tuple[str, str], tuple[int, str, float]]
 @pytest.fixture(scope="module")
 def universe():
     """4 symbols x 4 years (three list late, so histories of 887, 731, 574 and 418 bars)."""
-    return generate_demo_universe(seed=5, n_symbols=4, start="2014-01-01", end="2017-12-31")
+    return generate_demo_universe(
+        seed=5, n_symbols=4, start=date(2014, 1, 1), end=date(2017, 12, 31)
+    )
 
 
 def _demo_store(path: Path, universe) -> Store:
@@ -235,11 +237,11 @@ def test_store_regime_state_for_date_is_idempotent(store) -> None:
     detector.store_regime_state_for_date("AAA", "2016-03-04", 2, "bull", 0.9)
     detector.store_regime_state_for_date("AAA", "2016-03-04", 2, "bull", 0.9)
     assert store.db.count("regime_states") == 1
-    row = store.signals.get_regime_state("AAA", "2016-03-04")
+    row = store.signals.get_regime_state("AAA", date(2016, 3, 4))
     assert (row.regime, row.regime_name, row.confidence) == (2, "bull", 0.9)
     detector.store_regime_state_for_date("AAA", "2016-03-04", 0, "bear", 0.6)
     assert store.db.count("regime_states") == 1
-    row = store.signals.get_regime_state("AAA", "2016-03-04")
+    row = store.signals.get_regime_state("AAA", date(2016, 3, 4))
     assert (row.regime, row.regime_name, row.confidence) == (0, "bear", 0.6)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -9,9 +11,9 @@ from sentinel.data.demo import MARKET_SYMBOL, generate_demo_universe, install_de
 
 
 def test_same_seed_same_market_other_seed_other_market():
-    a = generate_demo_universe(seed=3, n_symbols=8, start="2020-01-01", end="2020-12-31")
-    b = generate_demo_universe(seed=3, n_symbols=8, start="2020-01-01", end="2020-12-31")
-    c = generate_demo_universe(seed=4, n_symbols=8, start="2020-01-01", end="2020-12-31")
+    a = generate_demo_universe(seed=3, n_symbols=8, start=date(2020, 1, 1), end=date(2020, 12, 31))
+    b = generate_demo_universe(seed=3, n_symbols=8, start=date(2020, 1, 1), end=date(2020, 12, 31))
+    c = generate_demo_universe(seed=4, n_symbols=8, start=date(2020, 1, 1), end=date(2020, 12, 31))
     pd.testing.assert_frame_equal(a.prices, b.prices)
     assert not np.allclose(a.prices["close"].to_numpy()[:100], c.prices["close"].to_numpy()[:100])
 

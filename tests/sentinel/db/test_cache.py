@@ -19,16 +19,16 @@ def pair(demo_store: Store):
     return demo_store, cached
 
 
-@pytest.mark.parametrize("end", ["2015-03-02", "2016-06-15", "2017-12-29"])
+@pytest.mark.parametrize("end", [date(2015, 3, 2), date(2016, 6, 15), date(2017, 12, 29)])
 def test_cached_reads_equal_sql_reads(pair, demo_universe, end):
     sql, cached = pair
     sym = demo_universe.securities["symbol"].iloc[-1]  # listed late
-    for kw in ({"days": 30}, {"days": 400}, {"start_date": "2015-06-01"}, {}):
+    for kw in ({"days": 30}, {"days": 400}, {"start_date": date(2015, 6, 1)}, {}):
         pd.testing.assert_frame_equal(
             sql.market.get_prices(sym, end_date=end, **kw),
             cached.market.get_prices(sym, end_date=end, **kw),
         )
-    for kw in ({"days": 20}, {"start_date": "2016-01-01"}):
+    for kw in ({"days": 20}, {"start_date": date(2016, 1, 1)}):
         pd.testing.assert_frame_equal(
             sql.market.get_price_panel(end_date=end, **kw),
             cached.market.get_price_panel(end_date=end, **kw),
@@ -52,9 +52,9 @@ def test_cache_keeps_the_guard_and_is_dropped_on_write(pair):
     view = cached.view(date(2016, 1, 4))
     assert view.db.cache is cached.db.cache
     with pytest.raises(LookAheadError):
-        view.market.get_close_panel(days=5, end_date="2016-01-05")
+        view.market.get_close_panel(days=5, end_date=date(2016, 1, 5))
     with pytest.raises(LookAheadError):
-        view.market.get_prices("DAA", end_date="2016-01-05")
+        view.market.get_prices("DAA", end_date=date(2016, 1, 5))
     assert view.market.get_price_panel(days=3)["date"].max() == pd.Timestamp("2016-01-04")
     with cached.db.transaction() as conn:
         scramble_after(cached, "prices", "2016-01-04", 1, conn)

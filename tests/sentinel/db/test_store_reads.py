@@ -28,7 +28,7 @@ def _sym(demo_universe, i=0) -> str:
 
 def test_get_prices_last_days_up_to_end_date(loaded, demo_universe):
     sym = _sym(demo_universe)
-    df = loaded.market.get_prices(sym, days=20, end_date="2016-06-15")
+    df = loaded.market.get_prices(sym, days=20, end_date=date(2016, 6, 15))
     src = demo_universe.prices[demo_universe.prices.symbol == sym].set_index("date")
     expected = src.loc[:"2016-06-15"].tail(20)
     assert len(df) == 20
@@ -41,7 +41,7 @@ def test_get_prices_last_days_up_to_end_date(loaded, demo_universe):
 
 def test_get_prices_start_date_and_unknown_symbol(loaded, demo_universe):
     sym = _sym(demo_universe)
-    df = loaded.market.get_prices(sym, start_date="2016-01-01", end_date="2016-01-31")
+    df = loaded.market.get_prices(sym, start_date=date(2016, 1, 1), end_date=date(2016, 1, 31))
     assert df.index.min() >= pd.Timestamp("2016-01-01")
     assert df.index.max() <= pd.Timestamp("2016-01-31")
     assert len(df) == 21  # business days of January 2016
@@ -64,32 +64,32 @@ def test_simulation_view_bounds_and_raises(loaded, demo_universe):
     loaded = loaded.view(date(2016, 3, 1))
     assert loaded.market.get_prices(sym).index.max() == pd.Timestamp("2016-03-01")
     with pytest.raises(LookAheadError) as exc:
-        loaded.market.get_prices(sym, days=5, end_date="2016-03-02")
+        loaded.market.get_prices(sym, days=5, end_date=date(2016, 3, 2))
     msg = str(exc.value)
     assert "prices" in msg and sym in msg and "2016-03-01" in msg and "2016-03-02" in msg
     assert exc.value.simulation_date == date(2016, 3, 1)
     loaded = loaded.view(None)
-    assert loaded.market.get_prices(sym, days=1, end_date="2016-03-02").index[0] == pd.Timestamp(
-        "2016-03-02"
-    )
+    assert loaded.market.get_prices(sym, days=1, end_date=date(2016, 3, 2)).index[
+        0
+    ] == pd.Timestamp("2016-03-02")
 
 
 def test_price_panel_counts_market_days(loaded, demo_universe):
-    panel = loaded.market.get_price_panel(days=10, end_date="2016-06-15")
+    panel = loaded.market.get_price_panel(days=10, end_date=date(2016, 6, 15))
     assert panel["date"].nunique() == 10
     assert panel["date"].max() == pd.Timestamp("2016-06-15")
-    members = set(loaded.market.universe_symbols("2016-06-15"))
+    members = set(loaded.market.universe_symbols(date(2016, 6, 15)))
     assert set(panel["symbol"]) <= set(demo_universe.securities.symbol)
     assert members <= set(panel["symbol"])
     two = loaded.market.get_price_panel([_sym(demo_universe, 0), _sym(demo_universe, 1)], days=5)
     assert sorted(two["symbol"].unique()) == sorted(
         [_sym(demo_universe, 0), _sym(demo_universe, 1)]
     )
-    wide = loaded.market.get_close_panel(days=5, end_date="2016-06-15")
+    wide = loaded.market.get_close_panel(days=5, end_date=date(2016, 6, 15))
     assert wide.shape[0] == 5 and wide.index.max() == pd.Timestamp("2016-06-15")
     loaded = loaded.view(date(2016, 6, 15))
     with pytest.raises(LookAheadError, match="prices"):
-        loaded.market.get_price_panel(days=5, end_date="2016-06-16")
+        loaded.market.get_price_panel(days=5, end_date=date(2016, 6, 16))
     assert loaded.market.get_price_panel(days=3)["date"].max() == pd.Timestamp("2016-06-15")
 
 
@@ -98,7 +98,7 @@ def test_trading_days_are_bounded(loaded):
     days = loaded.market.trading_days()
     assert days[0] == date(2015, 1, 1) and days[-1] == date(2015, 1, 9)
     with pytest.raises(LookAheadError):
-        loaded.market.trading_days(end="2015-02-01")
+        loaded.market.trading_days(end=date(2015, 2, 1))
 
 
 def test_universe_as_of_follows_listing_dates(loaded, demo_universe):
@@ -113,11 +113,11 @@ def test_universe_as_of_follows_listing_dates(loaded, demo_universe):
         gone.universe_to.date() + pd.Timedelta(days=1)
     )
     sector = secs.sector.iloc[0]
-    in_sector = loaded.market.universe_symbols("2017-12-01", sector=sector)
+    in_sector = loaded.market.universe_symbols(date(2017, 12, 1), sector=sector)
     assert in_sector and all(loaded.market.get_security(s).sector == sector for s in in_sector)
     loaded = loaded.view(date(2016, 1, 4))
     with pytest.raises(LookAheadError, match="securities"):
-        loaded.market.universe("2016-01-05")
+        loaded.market.universe(date(2016, 1, 5))
     with pytest.raises(NotFoundError):
         loaded.market.get_security("NOPE")
 
@@ -141,12 +141,12 @@ def test_scores_as_of_calculated_at(any_store):
     any_store.signals.save_scores(
         [ScoreRecord("BBB", date(2016, 1, 4), end_of_day_ts("2016-01-04"), 0.9, {})]
     )
-    many = any_store.signals.get_scores(["AAA", "BBB", "CCC"], as_of_date="2016-01-04")
+    many = any_store.signals.get_scores(["AAA", "BBB", "CCC"], as_of_date=date(2016, 1, 4))
     assert set(many) == {"AAA", "BBB"} and many["AAA"].score == pytest.approx(0.4)
     any_store = any_store.view(date(2016, 1, 5))
     assert any_store.signals.get_score("AAA").score == pytest.approx(0.5)
     with pytest.raises(LookAheadError, match="wavelet_scores"):
-        any_store.signals.get_score("AAA", as_of_date="2016-01-06")
+        any_store.signals.get_score("AAA", as_of_date=date(2016, 1, 6))
 
 
 def test_ml_prediction_as_of(any_store):
@@ -163,25 +163,25 @@ def test_ml_prediction_as_of(any_store):
     assert any_store.signals.get_ml_prediction_as_of(
         "AAA", end_of_day_ts("2016-01-05") - 1
     ).date == date(2016, 1, 4)
-    assert any_store.signals.get_ml_prediction_as_of("AAA", "2016-01-01") is None
-    assert len(any_store.signals.get_ml_predictions("AAA", end="2016-01-05")) == 2
+    assert any_store.signals.get_ml_prediction_as_of("AAA", date(2016, 1, 1)) is None
+    assert len(any_store.signals.get_ml_predictions("AAA", end=date(2016, 1, 5))) == 2
     any_store = any_store.view(date(2016, 1, 5))
     with pytest.raises(LookAheadError, match="ml_predictions"):
         any_store.signals.get_ml_prediction_as_of("AAA", end_of_day_ts("2016-01-06"))
 
 
 def test_regime_states_idempotent_and_as_of(any_store):
-    any_store.signals.upsert_regime_state("AAA", "2016-01-04", 2, "bull", 0.8)
-    any_store.signals.upsert_regime_state("AAA", "2016-01-04", 0, "bear", 0.7)
-    any_store.signals.upsert_regime_state("AAA", "2016-01-06", 1, "sideways", 0.6)
+    any_store.signals.upsert_regime_state("AAA", date(2016, 1, 4), 2, "bull", 0.8)
+    any_store.signals.upsert_regime_state("AAA", date(2016, 1, 4), 0, "bear", 0.7)
+    any_store.signals.upsert_regime_state("AAA", date(2016, 1, 6), 1, "sideways", 0.6)
     assert any_store.db.count("regime_states") == 2
-    r = any_store.signals.get_regime_state("AAA", "2016-01-05")
+    r = any_store.signals.get_regime_state("AAA", date(2016, 1, 5))
     assert (r.regime, r.regime_name, r.confidence) == (0, "bear", pytest.approx(0.7))
     assert any_store.signals.existing_regime_dates("AAA") == {date(2016, 1, 4), date(2016, 1, 6)}
     any_store = any_store.view(date(2016, 1, 5))
     assert any_store.signals.get_regime_state("AAA").regime_name == "bear"
     with pytest.raises(LookAheadError, match="regime_states"):
-        any_store.signals.get_regime_state("AAA", "2016-01-06")
+        any_store.signals.get_regime_state("AAA", date(2016, 1, 6))
 
 
 def test_training_samples_known_by(any_store):
@@ -193,31 +193,31 @@ def test_training_samples_known_by(any_store):
     any_store.signals.upsert_training_samples(rows)
     any_store.signals.upsert_training_samples(rows)
     assert any_store.db.count("training_samples") == 3
-    known = any_store.signals.get_training_samples("AAA", known_by="2016-01-22")
+    known = any_store.signals.get_training_samples("AAA", known_by=date(2016, 1, 22))
     assert list(known["date"].dt.day) == [1, 8]
     assert known["features"].iloc[1] == [8.0] * 20
     any_store = any_store.view(date(2016, 1, 20))
     assert len(any_store.signals.get_training_samples("AAA")) == 1
     with pytest.raises(LookAheadError, match="training_samples"):
-        any_store.signals.get_training_samples("AAA", known_by="2016-02-01")
+        any_store.signals.get_training_samples("AAA", known_by=date(2016, 2, 1))
 
 
 def test_benchmark_and_sentiment_reads(loaded):
     assert loaded.market.market_symbol() == "MARKET"
-    b = loaded.market.get_benchmark(days=5, end_date="2016-06-15")
+    b = loaded.market.get_benchmark(days=5, end_date=date(2016, 6, 15))
     assert len(b) == 5 and b.index[-1] == pd.Timestamp("2016-06-15")
     loaded.db.upsert_tuples(
         "sentiment", ["symbol", "date"], ["symbol", "date", "score"],
         [("AAA", "2016-01-04" if loaded.db.dialect == "sqlite" else date(2016, 1, 4), 0.5)],
     )  # fmt: skip
     assert loaded.market.get_sentiment("AAA").tolist() == [0.5]
-    assert loaded.market.get_sentiment("AAA", end_date="2016-01-03").empty
+    assert loaded.market.get_sentiment("AAA", end_date=date(2016, 1, 3)).empty
     loaded = loaded.view(date(2016, 1, 3))
     assert loaded.market.get_sentiment("AAA").empty
     with pytest.raises(LookAheadError, match="benchmark_prices"):
-        loaded.market.get_benchmark(end_date="2016-01-04")
+        loaded.market.get_benchmark(end_date=date(2016, 1, 4))
     with pytest.raises(LookAheadError, match="sentiment"):
-        loaded.market.get_sentiment("AAA", end_date="2016-01-04")
+        loaded.market.get_sentiment("AAA", end_date=date(2016, 1, 4))
 
 
 def test_settings_models_and_runs_roundtrip(any_store):
