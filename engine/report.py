@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from engine.metrics import align_benchmark, to_json_float
 from sentinel.errors import ConfigError
+from sentinel.files import fsync_path
 
 #: Holdings chart: symbols kept by average weight; the rest are summed into "other".
 TOP_HOLDINGS = 15
@@ -320,12 +321,8 @@ def _running(pid: int) -> bool:
 
 
 def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with contextlib.suppress(OSError):  # best effort: some filesystems refuse a folder fsync
+        fsync_path(path)
 
 
 def _fsync_tree(folder: Path) -> None:

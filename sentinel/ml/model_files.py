@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sentinel.files import fsync_path
 from sentinel.ml.ensemble import EnsembleModel
 from sentinel.ml.errors import MLError, ModelLoadError
 from sentinel.ml.nn import NNRegressor
@@ -60,14 +61,6 @@ def check_symbol(symbol: str) -> str:
     if not is_valid_symbol(symbol):
         raise MLError(f"invalid symbol for a model folder: {symbol!r} ({SYMBOL_RULE})")
     return symbol
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256(data: bytes) -> str:
@@ -198,17 +191,17 @@ class ModelStore:
                 os.fsync(fh.fileno())
             if pause:
                 time.sleep(pause)
-        _fsync_dir(tmp)
+        fsync_path(tmp)
         final = vdir / version
         os.rename(tmp, final)
-        _fsync_dir(vdir)
+        fsync_path(vdir)
         link = self.root / symbol
         if link.exists() and not link.is_symlink():  # legacy plain folder from the notes
             os.rename(link, vdir / f"legacy-{version}")
         tmp_link = self.root / f"{_TMP_PREFIX}{symbol}-{uuid.uuid4().hex[:8]}"
         os.symlink(os.path.join(_VERSIONS, symbol, version), tmp_link)
         os.replace(tmp_link, link)
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         self.gc(symbol)
         return final
 

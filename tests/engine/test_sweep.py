@@ -21,6 +21,7 @@ from engine.sweep_run import run_sweep
 from sentinel.db import Store
 from sentinel.errors import ConfigError
 from tests.conftest import make_demo_db
+from tests.procs import alive, children
 
 BASE = {
     "name": "s",
@@ -259,28 +260,6 @@ executor: {kind: local, workers: 2}
 """
 
 
-def _children(pid: int) -> dict[int, bytes]:
-    """Processes whose parent is ``pid`` (from /proc/*/stat) and their command lines."""
-    kids = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                kids[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for its new parent to reap it counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _start_sweep(demo_db: Path, tmp_path: Path, **popen) -> tuple[subprocess.Popen, Path, dict]:
     """``sentinel sweep`` in a subprocess; returns once both workers run and one point is done."""
     db = tmp_path / "kill.db"
@@ -295,9 +274,9 @@ def _start_sweep(demo_db: Path, tmp_path: Path, **popen) -> tuple[subprocess.Pop
     deadline = time.time() + 180
     workers: dict[int, bytes] = {}
     while time.time() < deadline and proc.poll() is None:
-        workers = {k: c for k, c in _children(proc.pid).items() if b"spawn_main" in c}
+        workers = {k: c for k, c in children(proc.pid).items() if b"spawn_main" in c}
         if len(workers) == 2 and any((out / "points").glob("*.json")):
-            return proc, out, _children(proc.pid)
+            return proc, out, children(proc.pid)
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(
@@ -307,9 +286,9 @@ def _start_sweep(demo_db: Path, tmp_path: Path, **popen) -> tuple[subprocess.Pop
 
 def _wait_gone(pids, seconds: float) -> list[int]:
     deadline = time.time() + seconds
-    while time.time() < deadline and any(_alive(p) for p in pids):
+    while time.time() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
-    left = [p for p in pids if _alive(p)]
+    left = [p for p in pids if alive(p)]
     for p in left:  # do not leave them running for the rest of the suite
         os.kill(p, signal.SIGKILL)
     return left

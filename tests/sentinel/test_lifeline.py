@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+
+from tests.procs import alive
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
@@ -30,14 +31,6 @@ time.sleep(300)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize("how", ["prctl", "watchdog"])
 def test_a_tied_child_exits_when_its_parent_is_killed(how):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD, how],
@@ -47,9 +40,9 @@ def test_a_tied_child_exits_when_its_parent_is_killed(how):
     parent.kill()
     parent.wait()
     t0 = time.time()
-    while _alive(child) and time.time() - t0 < 5:
+    while alive(child) and time.time() - t0 < 5:
         time.sleep(0.05)
-    gone = not _alive(child)
+    gone = not alive(child)
     if not gone:
         os.kill(child, signal.SIGKILL)
     assert gone, f"{how}: the child outlived its parent by 5 s"
