@@ -112,3 +112,37 @@ def ml_predict() -> list[Result]:
                f"reference: Keras model(x) on one row (NN only); model.predict "
                f"{keras_predict * 1e3:.0f} ms"),
     ]  # fmt: skip
+
+
+@workload("ml_pooled")
+def ml_pooled() -> list[Result]:
+    """One pooled retrain over 366 symbols x 250 weekly samples (the S&P file's shape): < 30 s.
+
+    Synthetic rows of that shape (``sentinel.ml._bench._data``: a weak planted signal in noise),
+    because training time depends on the row count and the early-stopped epoch count, not on
+    which stocks the rows come from; building the real samples alone costs minutes.
+    """
+    from sentinel.ml._bench import _data
+    from sentinel.ml._tf import configure_threads
+
+    configure_threads(1, 1)
+    from sentinel.ml.pooled import train_pooled
+
+    data = _data(366, 250, 20)
+    small = dict(list(data.items())[:3])
+    train_pooled(small, kind="pooled", horizon_days=14, min_samples=100, max_epochs=1)  # trace
+    fit = {}
+    cpu = time.process_time()
+    t = timed(
+        lambda: fit.update(
+            r=train_pooled(data, kind="pooled", horizon_days=14, min_samples=100, max_epochs=60)
+        )
+    )
+    cpu = time.process_time() - cpu  # all threads: TensorFlow's and XGBoost's
+    model = fit["r"].predictor.pooled
+    return [
+        Result("ml_pooled", "pooled retrain, 366 symbols x 250 samples (91,500 rows)", t, "s",
+               30.0, None,
+               f"inner fit + refit on all rows; CPU {cpu:.1f} s; NN epochs "
+               f"{model.nn_.best_epoch_}, trees {model.xgb_.best_n_trees_}"),
+    ]  # fmt: skip

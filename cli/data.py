@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli._common import console, open_cli_store
+from cli._common import console, open_cli_store, working
 from sentinel.errors import ConfigError
 
 app = typer.Typer(
@@ -24,7 +24,10 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="CSV/CSV.gz/Parquet files, long format.")],
     kind: Annotated[
         str | None,
-        typer.Option(help="prices | benchmark | sectors | sentiment (default: from the columns)."),
+        typer.Option(
+            help="prices | benchmark | sectors | sentiment | actions | listings | sector_history"
+            " | membership (default: from the columns)."
+        ),
     ] = None,
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip and report bad rows instead of stopping.")
@@ -39,12 +42,20 @@ def import_(
     report: Annotated[
         Path | None, typer.Option(help="Write every rejected row (file, line, rule) to this CSV.")
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Overwrite stored bars that differ (refused otherwise: a file "
+            "adjusted differently would silently replace them).",
+        ),
+    ] = False,
 ) -> None:
     """Validate files and load them in one transaction (all or nothing; re-import is a no-op)."""
-    from sentinel.data.importer import parse_file, write_parsed  # lazy: pandas, pyarrow
+    from sentinel.data.importer import KINDS, parse_file, write_parsed  # lazy: pandas, pyarrow
 
-    if kind not in (None, "prices", "benchmark", "sectors", "sentiment"):
-        raise ConfigError(f"--kind must be prices, benchmark, sectors or sentiment, not {kind!r}")
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if adjust not in ("none", "adj_close"):
         raise ConfigError(f"--adjust must be none or adj_close, not {adjust!r}")
     store = open_cli_store()
@@ -59,7 +70,7 @@ def import_(
             )
             progress.update(task, description=f"validated {p}", completed=1, total=1)
         task = progress.add_task("writing (one transaction)", total=None)
-        write_parsed(store, parsed)
+        write_parsed(store, parsed, replace=replace)
         progress.update(task, description="written", completed=1, total=1)
     table = Table(title="import")
     for col in ("file", "kind", "rows read", "imported", "symbols", "skipped by rule"):
@@ -100,7 +111,7 @@ def demo(
     from sentinel.data.demo import generate_demo_universe, install_demo  # lazy: pandas
 
     store = open_cli_store()
-    with console.status("generating the demo universe (synthetic data)"):
+    with working("generating the demo universe (synthetic data)"):
         counts = install_demo(store, generate_demo_universe(seed, symbols, start, end))
     console.print(
         f"demo universe loaded: {counts['symbols']} symbols, {counts['prices']:,} bars, "
@@ -125,6 +136,7 @@ def print_summary(store) -> None:
     for t in (
         "securities", "prices", "benchmark_prices", "sentiment", "wavelet_scores",
         "regime_states", "training_samples", "model_records", "ml_predictions", "backtest_runs",
+        "corporate_actions", "listings", "sector_history", "index_membership",
     ):  # fmt: skip
         table.add_row(t, f"{store.db.count(t):,}")
     table.add_row("benchmarks", ", ".join(store.market.benchmark_symbols()) or "-")

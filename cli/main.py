@@ -10,13 +10,14 @@ import os
 import sys
 from typing import Annotated
 
+import click
 import typer
 from rich.markup import escape
 
 from cli import data as data_cmd
 from cli import ml as ml_cmd
 from cli import regime as regime_cmd
-from cli._common import err_console, state
+from cli._common import err_console, require_existing_store, state
 from cli.run import run_backtest_command, run_live_command, run_sweep_command
 from sentinel.errors import SentinelError
 
@@ -29,22 +30,43 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no <bool> type labels on flags, text as written
+    context_settings={"max_content_width": 110},
 )
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(ml_cmd.app, name="ml")
 app.add_typer(regime_cmd.app, name="regime")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # lazy: only for --version
+
+        print(f"sentinel {version('sentinel')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     db: Annotated[
         str | None,
         typer.Option("--db", help="Database URL (default: SENTINEL_DATABASE_URL or sentinel.db)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    create: Annotated[
+        bool, typer.Option("--create", help="Allow --db to name a SQLite file that does not exist.")
+    ] = False,
+    _show_version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
 ) -> None:
     state.debug = debug
     state.database_url = db
+    state.create = create
+    if db and not create and ctx.invoked_subcommand != "serve":
+        require_existing_store(db)
 
 
 @app.command()
@@ -133,8 +155,6 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, not a traceback
-        import click  # lazy: only this error path needs it
-
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)

@@ -13,13 +13,12 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-from cli._common import console, err_console, state
+from cli._common import CountingProgress, console, err_console, state
 from sentinel.errors import ConfigError, SentinelError
 
 app = typer.Typer(help="HMM regime states: backfill the history.", no_args_is_help=True)
@@ -68,7 +67,7 @@ def backfill(
     if commit_every < 1 or workers < 1 or verify < 0:
         raise ConfigError("--commit-every and --workers must be >= 1, --verify >= 0")
     store = Store(db or state.database_url or get_settings().database_url)
-    with Progress(
+    with CountingProgress(
         TextColumn("regime backfill"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -77,7 +76,7 @@ def backfill(
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("backfill", total=None, rows=0)
+        task = progress.add_task("regime backfill (symbols)", total=None, rows=0)
 
         def on_progress(r: BackfillReport) -> None:
             progress.update(task, total=r.symbols, completed=r.symbols_done, rows=r.rows_written)

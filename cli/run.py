@@ -10,29 +10,24 @@ from __future__ import annotations
 import os
 import time
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli._common import err_console
-
-console = Console(highlight=False)
+from cli._common import CountingProgress, console, err_console, working
 
 
 def run_backtest_command(config: str, output: str | None, db_url: str | None) -> None:
-    # lazy: engine.backtest pulls pandas, scikit-learn, hmmlearn (start-up time)
-    from engine.backtest import run_backtest, summary_lines
-    from engine.config import load_config
-    from engine.session import open_run_store, trading_period
+    from engine.config import load_config  # lazy: pydantic and YAML only (well under a second)
 
-    cfg = load_config(config)
+    cfg = load_config(config)  # a config error shows before the engine is imported
+    # lazy: engine.backtest pulls pandas, scikit-learn, hmmlearn (seconds)
+    from engine.backtest import run_backtest, summary_lines
+    from engine.session import check_benchmark, open_run_store, trading_period
+
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
-    with console.status("opening the store"):
+    with working("opening the store"):
         store = open_run_store(cfg, url)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
-    ) as progress:  # fmt: skip
+    check_benchmark(cfg, store)
+    with CountingProgress() as progress:
         prep = progress.add_task("preparing", total=None)
         days_task = None
 
@@ -62,20 +57,20 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
 
 
 def run_sweep_command(config: str, output: str | None, db_url: str | None) -> None:
-    # lazy: engine.session and engine.sweep_run pull pandas, scikit-learn, hmmlearn (start-up time)
-    from engine.session import open_run_store
-    from engine.sweep import load_sweep
-    from engine.sweep_run import SweepInterrupted, run_sweep
-    from engine.sweep_types import POINT_METRICS
+    from engine.sweep_config import load_sweep  # lazy: pydantic and YAML only
 
-    sweep = load_sweep(config)
+    sweep = load_sweep(config)  # every point validated before the engine is imported
+    # lazy: engine.session and engine.sweep_run pull pandas, scikit-learn, hmmlearn (start-up time)
+    from engine.session import check_benchmark, open_run_store
+    from engine.sweep_run import SweepInterrupted, run_sweep
+    from engine.sweep_stats import verdict
+    from engine.sweep_types import POINT_METRICS, format_metric
+
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
-    with console.status("opening the store"):
+    with working("opening the store"):
         store = open_run_store(sweep.base, url)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console,
-    ) as progress:  # fmt: skip
+    check_benchmark(sweep.base, store)
+    with CountingProgress() as progress:
         prep = progress.add_task("preparing", total=None)
         points_task = None
 
@@ -102,18 +97,20 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
     cols = [*keys, "period", *POINT_METRICS[:4]]
     for c in cols:
         table.add_column(c, justify="left" if c in ("point", "period") else "right")
+    table.add_column("Sharpe 95% CI", justify="right")
     for _, row in df.iterrows():
+        low, high = row["sharpe_ci_low"], row["sharpe_ci_high"]
+        interval = "n/a" if low is None or low != low else f"{low:.2f}..{high:.2f}"
         table.add_row(*[
-            "n/a" if row[c] is None or row[c] != row[c] else
-            f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in cols
-        ])  # fmt: skip
+            format_metric(c, row[c]) if c in POINT_METRICS else str(row[c]) for c in cols
+        ], interval)  # fmt: skip
     console.print(table)
     if result.selected:
         sel = result.selected
         metric = sweep.metric
 
         def fmt(v):
-            return "n/a" if v is None else f"{v:.3f}"
+            return format_metric(metric, v)
 
         line = f"selected: {sel['label']} (in-sample {metric} {fmt(sel['selection'].get(metric))})"
         if sweep.test:
@@ -122,26 +119,69 @@ def run_sweep_command(config: str, output: str | None, db_url: str | None) -> No
         else:
             line += " (in-sample: add selection/test periods for an honest estimate)"
         console.print(line)
+    for line in verdict(result.statistics):
+        console.print(line, markup=False, soft_wrap=True)
     if result.failed:
         console.print(f"[red]{len(result.failed)} point(s) failed[/red]; rerun to retry them")
     console.print(f"results: {result.outputs['html']} and {result.outputs['csv']}")
 
 
+def _replay(runner, cfg, store) -> None:
+    """``live --replay``: one progress line (a spinner, or ~10 lines in a log), a summary, and
+    the parity check against a backtest of the same config."""
+    from engine.live import replay_parity
+
+    account = runner.account
+    gap = runner.clock.gap_warning()
+    if gap:
+        console.print(f"[{account}] warning: {gap}", markup=False)
+    totals = {"rebalances": 0, "orders": 0, "fills": 0}
+    with working(f"[{account}] replaying the config's days") as say:
+
+        def progress(r, i: int, n: int) -> None:
+            totals["rebalances"] += r.rebalanced
+            totals["orders"] += len(r.orders_sent)
+            totals["fills"] += r.fills
+            if console.is_terminal or i == n or i % max(1, n // 10) == 0:
+                say(f"[{account}] replaying day {i:,}/{n:,} ({r.day}), equity {r.equity:,.2f}")
+
+        reports = runner.run_due(on_step=progress)
+    if not reports:
+        console.print(f"[{account}] nothing due: up to date")
+        return
+    console.print(
+        f"[{account}] replayed {len(reports):,} day(s), {reports[0].day} to {reports[-1].day}: "
+        f"{totals['rebalances']:,} rebalance(s), {totals['orders']:,} order(s) sent, "
+        f"{totals['fills']:,} fill(s); equity {reports[-1].equity:,.2f}",
+        markup=False,
+    )
+    with working("checking parity with a backtest of the same config"):
+        line = replay_parity(cfg, store, account)
+    console.print(f"[{account}] {line}", markup=False)
+
+
 def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) -> None:
+    from engine.config import load_config  # lazy: pydantic and YAML only
+
+    cfg = load_config(config)  # a config error shows before the engine is imported
     # lazy: engine.live and engine.session pull pandas, scikit-learn, hmmlearn (start-up time)
-    from engine.config import load_config
     from engine.live import LiveRunner, sync_prices
     from engine.session import open_run_store
 
-    cfg = load_config(config)
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
     store = open_run_store(cfg, url)
-    with console.status("preparing the planner"):
+    with working("preparing the planner"):
         runner = LiveRunner(cfg, store, replay=replay)
     account = runner.account
+    if replay and not once:
+        _replay(runner, cfg, store)
+        return
     while True:
         if not replay:
             console.print(sync_prices(cfg, store))
+        gap = runner.clock.gap_warning()
+        if gap:
+            console.print(f"[{account}] warning: {gap}", markup=False)
         reports = runner.run_due(once=once)
         if not reports:
             console.print(f"[{account}] nothing due: up to date")

@@ -22,6 +22,9 @@ import yaml
 from engine.broker import SimulatedBroker
 from engine.clock import Tick
 from engine.config import RunConfig
+from engine.costs import capped_summary
+from engine.evaluate import ImportanceLog, forward_returns
+from engine.nn_importance import NetworkImportance
 from engine.portfolio import Portfolio
 from engine.runner import RunLog
 from engine.session import ScorePlanner, build_session, open_run_store
@@ -57,14 +60,18 @@ def run_backtest(
     save: bool = True,
     planner: ScorePlanner | None = None,
     write_report: bool = True,
+    report_folder: str | Path | None = None,
 ) -> BacktestResult:
     """Run one backtest end to end and return everything it produced.
 
     ``planner`` replaces the ML planner (sweeps pass a replay of cached scores); the loop,
-    broker, metrics and outputs are the same either way.
+    broker, metrics and outputs are the same either way. ``report_folder`` is the folder the
+    stored row names when this run writes no report of its own (a sweep point: the sweep's).
     """
+    from engine.corporate_actions import book_event_metrics
     from engine.metrics import compute_metrics  # lazy: vectorbt and numba load slowly
     from engine.report import check_output_folder, write_outputs  # lazy: plotly
+    from engine.tearsheet.labels import figure_warnings
 
     out = output or cfg.output
     if out and write_report:
@@ -84,6 +91,16 @@ def run_backtest(
 
     status(f"running {len(days)} days, {len(clock.rebalance_dates)} rebalances")
     broker = SimulatedBroker(cfg.costs)
+    importance = ImportanceLog()  # XGBoost gain of the latest retrain, for the report
+    network = NetworkImportance(int(cfg.ml.horizon_days or 14),
+                                book=getattr(session.planner, "book", None))  # fmt: skip
+    if getattr(session.planner, "on_retrain", False) is None:
+
+        def on_retrain(day: Any, report: Any) -> None:
+            importance(day, report)
+            network(day, report)  # measured only if a report is written
+
+        session.planner.on_retrain = on_retrain  # type: ignore[attr-defined]
     log = session.runner(broker=broker, portfolio=portfolio, clock=clock, on_tick=tick_cb).run()
     adapter = session.decider
 
@@ -98,12 +115,20 @@ def run_backtest(
         if bench is None:
             warnings.append(f"benchmark {bench_sym!r} has no data in the run's period")
     status("computing metrics")
-    metrics = compute_metrics(equity["equity"], bench, trades, weights)
+    metrics = compute_metrics(equity["equity"], bench, trades, weights,
+                              initial_capital=cfg.initial_cash)  # fmt: skip
     metrics["n_rebalances"] = float(len(clock.rebalance_dates))
     metrics["n_retrains"] = float(len(log.retrains))
+    metrics["n_capped_orders"] = float(len(broker.capped))
+    metrics["survivorship_biased"] = session.survivorship_biased
+    metrics.update(book_event_metrics(log.book_events, log.settlements))
+    if broker.capped:
+        warnings.append(capped_summary(cfg.costs, broker.capped))
     predictions = (
         pd.concat(adapter.scores_log).reset_index() if adapter.scores_log else pd.DataFrame()
     )
+    if out and write_report:  # predictions.csv: what each prediction turned into, once known
+        predictions = with_realised(store, predictions, int(cfg.ml.horizon_days or 14), days[-1])
     load_errors = model_load_errors(predictions, session.planner)
     metrics["n_model_load_errors"] = float(len(load_errors))
     if load_errors:
@@ -112,28 +137,59 @@ def run_backtest(
             f"{len(load_errors)} model(s) failed to load; those symbols used the wavelet score "
             "alone: " + "; ".join(f"{sym}: {why}" for sym, why in load_errors.items())
         )
+    warnings.extend(w for w in figure_warnings(metrics, cfg.initial_cash) if w not in warnings)
     result = BacktestResult(cfg, run_id, equity, trades, weights, bench, metrics, warnings, log,
                             predictions, broker.cancelled)  # fmt: skip
     # the folder whole (replaced at once), then its database row: a kill leaves the previous
     # folder, or the new one without its row, never a mix
     if out and write_report:
         config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+        from engine.ml_report import backtest_sections  # lazy: statsmodels, sklearn
+
+        ml_sections = backtest_sections(store, cfg, predictions, log.retrains, days[-1],
+                                        book=getattr(session.planner, "book", None),
+                                        importance=importance, network=network)  # fmt: skip
         result.outputs = write_outputs(
             Path(out), metrics=metrics, trades=trades, equity=equity["equity"], benchmark=bench,
             weights=weights, cash=equity["cash"], title=f"sentinel backtest: {cfg.name}",
             warnings=warnings, config_text=config_text,
             tables={"predictions": predictions} if not predictions.empty else None,
+            sectors={s.symbol: s.sector for s in store.market.securities()},
+            capital=cfg.initial_cash, sections=ml_sections,
         )  # fmt: skip
     if save:
+        # the row names the folder its report is in (absolute: the service may run elsewhere)
+        folder = Path(out) if out and write_report else report_folder
+        stored = cfg.model_dump(mode="json")
+        stored["output"] = str(Path(folder).resolve()) if folder else None
         result.db_id = store.records.save_backtest_run(
             BacktestRun(
                 name=cfg.name, config_hash=cfg.config_hash(), created_at=datetime.now(UTC),
-                sweep_id=sweep_id, config=cfg.model_dump(mode="json"),
-                metrics={**metrics, "warnings": warnings},
-                trades_csv=_csv(trades), equity_csv=_csv(equity.reset_index()),
+                sweep_id=sweep_id, config=stored, metrics={**metrics, "warnings": warnings},
+                trades_csv=_csv(trades), equity_csv=_csv(_with_benchmark(equity, bench)),
             )
         )  # fmt: skip
     return result
+
+
+def _with_benchmark(equity: pd.DataFrame, bench: pd.Series | None) -> pd.DataFrame:
+    """The equity rows with the benchmark's close beside them (what the run compared with)."""
+    rows = equity.reset_index()
+    if bench is not None:
+        closes = pd.Series(bench.to_numpy(dtype=float), index=pd.to_datetime(bench.index))
+        rows["benchmark"] = closes.reindex(equity.index).to_numpy()
+    return rows
+
+
+def with_realised(store: Store, predictions: pd.DataFrame, horizon_days: int, end: Any):
+    """``predictions`` with ``realised_return`` (the forward return over the ML horizon, as
+    :func:`engine.evaluate.forward_returns` defines it) and ``known``: a row whose horizon ends
+    after the run's last day ``end`` has no realised return yet (NaN, ``known`` False)."""
+    if predictions.empty or not {"date", "symbol"} <= set(predictions.columns):
+        return predictions
+    realised = forward_returns(store, predictions[["date", "symbol"]], horizon_days, end)
+    known = realised.notna().to_numpy()
+    return predictions.assign(realised_return=realised.to_numpy(), known=known)
 
 
 #: How the planner's fallback column names a model that failed to load.

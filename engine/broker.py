@@ -10,6 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from engine.config import CostsConfig
+from engine.costs import NO_LIQUIDITY, CostModel, Liquidity
 from engine.feed import DayBars
 from engine.portfolio import Fill, Order, Portfolio
 
@@ -22,19 +23,28 @@ class Broker(Protocol):
     def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]: ...
 
 
+#: Why an order the participation cap cut to nothing is cancelled (a carried rest is a new order).
+CAPPED = "participation cap: no volume left for it today"
+
+
 class SimulatedBroker:
     """Fills pending orders at ``day``'s open (``next_open``) or close (``next_close``).
 
-    Costs: commission in bps of traded value with a minimum per order; slippage in bps moves the
-    price against the order. Long-only, no overdraft: sells fill first, then buys are scaled down
-    (whole shares) so cash never goes negative. An order whose symbol has no bar that day is
-    cancelled and recorded in ``cancelled``.
+    Costs: commission in bps of traded value with a minimum per order; slippage (fixed bps, or
+    growing with size and volatility: :mod:`engine.costs`) moves the price against the order.
+    With a participation cap an order fills at most that share of the day's volume; the rest is
+    recorded in ``capped`` and cancelled or carried to the next day. Long-only, no overdraft:
+    sells fill first, then buys are scaled down (whole shares) so cash never goes negative. An
+    order whose symbol has no bar that day is cancelled and recorded in ``cancelled``.
     """
 
     def __init__(self, costs: CostsConfig):
         self.costs = costs
+        self.model = CostModel(costs)
         self.pending: list[Order] = []
         self.cancelled: list[tuple[date, Order, str]] = []
+        #: (day, order, shares filled, shares over the cap) of every order the cap cut
+        self.capped: list[tuple[date, Order, float, float]] = []
 
     def submit(self, orders: list[Order]) -> None:
         self.pending.extend(orders)
@@ -68,11 +78,28 @@ class SimulatedBroker:
         portfolio.apply(fill)
         return fill
 
+    def _liquidity(self, bars: DayBars, symbol: str) -> Liquidity:
+        return bars.liquidity(symbol) if self.model.needs_liquidity else NO_LIQUIDITY
+
+    def _cap(self, day: date, o: Order, qty: float, liq: Liquidity) -> float:
+        """``qty`` cut to the participation cap; the cut part is recorded and, with
+        ``on_cap: carry``, submitted again for the next day."""
+        if self.costs.participation_cap is None:
+            return qty
+        allowed = self.model.cap(qty, liq)
+        over = qty - allowed
+        if over > 1e-9:
+            self.capped.append((day, o, allowed, over))
+            if self.costs.on_cap == "carry":
+                root = o.order_id.split(":carry:")[0]
+                sign = 1.0 if o.quantity > 0 else -1.0
+                self.submit([Order(f"{root}:carry:{day.isoformat()}", o.symbol, sign * over, day)])
+        return allowed
+
     def execute(self, day: date, bars: DayBars, portfolio: Portfolio) -> list[Fill]:
         if not self.pending:
             return []
         field = "open" if self.costs.fill == "next_open" else "close"
-        slip = self.costs.slippage_bps / 1e4
         orders, self.pending = self.pending, []
         fills: list[Fill] = []
         sells = [o for o in orders if o.quantity < 0]
@@ -84,6 +111,12 @@ class SimulatedBroker:
             if px is None or qty <= 0:
                 self.cancelled.append((day, o, "no bar" if px is None else "nothing held"))
                 continue
+            liq = self._liquidity(bars, o.symbol)
+            qty = self._cap(day, o, qty, liq)
+            if qty <= 0:
+                self.cancelled.append((day, o, CAPPED))
+                continue
+            slip = self.model.slippage(qty, liq)
             price = px * (1 - slip)
             commission = self._commission(qty * price)
             if portfolio.cash + qty * price - commission < 0:  # dust: costs more than it brings
@@ -98,11 +131,17 @@ class SimulatedBroker:
             if px is None:
                 self.cancelled.append((day, o, "no bar"))
                 continue
-            priced.append((o, px * (1 + slip), px))
-        need = sum(o.quantity * p + self._commission(o.quantity * p) for o, p, _ in priced)
+            liq = self._liquidity(bars, o.symbol)
+            want = self._cap(day, o, o.quantity, liq)
+            if want <= 0:
+                self.cancelled.append((day, o, CAPPED))
+                continue
+            slip = self.model.slippage(want, liq)  # at the capped size, before any cash scaling
+            priced.append((o, want, px * (1 + slip), px, slip))
+        need = sum(q * p + self._commission(q * p) for _, q, p, _, _ in priced)
         scale = 1.0 if need <= portfolio.cash or need <= 0 else max(portfolio.cash, 0.0) / need
-        for o, price, px in priced:
-            qty = self._affordable(o.quantity * scale, price, portfolio.cash)
+        for o, want, price, px, slip in priced:
+            qty = self._affordable(want * scale, price, portfolio.cash)
             if qty <= 0:
                 self.cancelled.append((day, o, "insufficient cash"))
                 continue

@@ -1,13 +1,20 @@
-"""Clocks emit ``(day, events)``: the simulation walks the data's trading days; live mode walks
-wall time with the same events (``engine.live``). The runner only ever sees this interface."""
+"""Clocks emit ``(day, events)``: the simulation walks the days with bars; live mode walks wall
+time with the same events (``engine.live``). The runner only ever sees this interface.
+
+Rebalance days come from the exchange calendar (:mod:`engine.calendar`), not from the days with
+bars: the schedule is known in advance (a holiday Friday moves the weekly rebalance to Thursday
+before it happens), is the same for a backtest and a live run of the config, and does not depend
+on where the period or the data ends.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
+from engine.calendar import sessions
 from engine.config import RebalanceConfig
 
 WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4}
@@ -61,6 +68,20 @@ def rebalance_days(days: Sequence[date], cfg: RebalanceConfig) -> set[date]:
     return out
 
 
+def scheduled_rebalances(
+    calendar: str, rebalance: RebalanceConfig, start: date, end: date
+) -> set[date]:
+    """The calendar's rebalance sessions from ``start`` to ``end``.
+
+    The rule sees the sessions after ``end`` too, so a period (or the data known so far) that
+    ends mid-month does not make its last day a "month end". It starts at ``start``: the first
+    session of the period counts as a week's first (``week_start``) and every N days counts from
+    it, as in a backtest of the data's days.
+    """
+    sess = sessions(calendar, start, end + timedelta(days=35))
+    return {d for d in rebalance_days(sess, rebalance) if start <= d <= end}
+
+
 def period_key(d: date, cadence: str) -> tuple[int, ...]:
     """The retrain period a day belongs to."""
     if cadence == "weekly":
@@ -73,8 +94,11 @@ def period_key(d: date, cadence: str) -> tuple[int, ...]:
 
 
 class SimulationClock:
-    """Trading days of the data between start and end, with rebalance and retrain events.
+    """Days with bars between start and end, with rebalance and retrain events.
 
+    With a ``calendar`` the rebalance days are the calendar's (:func:`scheduled_rebalances` from
+    ``start``, default the first day); a scheduled session without bars is skipped (a data gap,
+    reported by the session). Without one the rule runs over ``days`` themselves.
     Retraining happens on the first rebalance day of each retrain period, before the plan, using
     what is known at that day's close (as the live Sunday-night job uses Friday's close).
     """
@@ -84,9 +108,18 @@ class SimulationClock:
         days: Sequence[date],
         rebalance: RebalanceConfig,
         retrain: str | None = None,
+        *,
+        calendar: str | None = None,
+        start: date | None = None,
     ):
         self.days = list(days)
-        self._rebalance = rebalance_days(self.days, rebalance)
+        if calendar is None or not self.days:
+            self._rebalance = rebalance_days(self.days, rebalance)
+        else:
+            planned = scheduled_rebalances(
+                calendar, rebalance, start or self.days[0], self.days[-1]
+            )
+            self._rebalance = planned.intersection(self.days)
         self._retrain: set[date] = set()
         if retrain:
             seen: set[tuple[int, ...]] = set()

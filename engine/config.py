@@ -31,13 +31,28 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from engine.calendar import DEFAULT_CALENDAR, check_calendar_name
+from sentinel.data.kinds import Kind
 from sentinel.errors import ConfigError
 from sentinel.ml.policy import WALK_FORWARD_MAX_EPOCHS
 from sentinel.symbols import InvalidSymbolError, check_symbol
-from strategies import STRATEGIES
+from strategies import resolve as resolve_strategy
+
+#: ``ml.features`` default: the 20 built-ins (sentinel.feature_registry.DEFAULT). The registry
+#: is imported only when a config names features, so a config error appears before SciPy loads.
+DEFAULT_FEATURES = "default"
+
+
+def expand_features(names: tuple[str, ...] | list[str]) -> list[str]:
+    from sentinel.feature_registry import run_features  # lazy: SciPy, ~1 s
+
+    return run_features(names)
+
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
 
@@ -75,6 +90,15 @@ def _path_text(value: str) -> str:
     return value
 
 
+def _calendar_name(value: str) -> str:
+    return value if value == DEFAULT_CALENDAR else check_calendar_name(value)
+
+
+def _yaml_off(value: Any) -> Any:
+    """``mode: off`` as written: YAML 1.1 reads a bare ``off`` (or ``no``) as false."""
+    return "off" if value is False else value
+
+
 Day = Annotated[date, BeforeValidator(_date_input)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
 PathText = Annotated[str, AfterValidator(_path_text)]
@@ -88,7 +112,7 @@ class ImportSpec(StrictModel):
     """A file to import into the run's store before the run when the store has no prices."""
 
     path: PathText
-    kind: Literal["prices", "benchmark", "sectors", "sentiment"] | None = None
+    kind: Kind | None = None
     skip_bad: Bool = False
     adjust: Literal["none", "adj_close"] = "none"
 
@@ -110,9 +134,13 @@ class DataConfig(StrictModel):
 class UniverseConfig(StrictModel):
     """Which securities may be traded; always intersected with the universe as of each day."""
 
-    kind: Literal["all", "list", "sector"] = "all"
+    kind: Literal["all", "list", "sector", "index"] = "all"
     symbols: tuple[Symbol, ...] = ()
     sectors: tuple[str, ...] = ()
+    name: str | None = Field(default=None, description="kind index: the index (membership file).")
+    stale_after: Int | None = Field(
+        default=20, ge=1, description="Sessions without a bar after which a symbol leaves."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> UniverseConfig:
@@ -120,6 +148,8 @@ class UniverseConfig(StrictModel):
             raise ValueError("universe.kind 'list' needs universe.symbols")
         if self.kind == "sector" and not self.sectors:
             raise ValueError("universe.kind 'sector' needs universe.sectors")
+        if self.kind == "index" and not self.name:
+            raise ValueError("universe.kind 'index' needs universe.name")
         return self
 
 
@@ -143,19 +173,25 @@ class RebalanceConfig(StrictModel):
 
 
 class StrategyConfig(StrictModel):
-    """A strategy by registry key and its typed parameters."""
+    """A strategy by name (built-in key, ``package.module:Class``, a class in the user folder
+    ``dir``, or an installed entry point: :mod:`strategies.registry`) and its typed parameters."""
 
+    dir: PathText | None = Field(
+        default=None, description="Folder of user strategy files (*.py); relative to the config."
+    )
     name: str = "top_n"
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str, info: ValidationInfo) -> str:
+        resolve_strategy(name, info.data.get("dir"))  # raises a one-line ValueError
+        return name
+
     @model_validator(mode="after")
     def _check(self) -> StrategyConfig:
-        if self.name not in STRATEGIES:
-            raise ValueError(
-                f"unknown strategy {self.name!r}; available: {', '.join(sorted(STRATEGIES))}"
-            )
         try:
-            STRATEGIES[self.name].Params.model_validate(self.params)
+            resolve_strategy(self.name, self.dir).Params.model_validate(self.params)
         except ValidationError as exc:
             detail = "; ".join(
                 f"params.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
@@ -164,7 +200,7 @@ class StrategyConfig(StrictModel):
         return self
 
     def build(self):
-        cls = STRATEGIES[self.name]
+        cls = resolve_strategy(self.name, self.dir)
         return cls(cls.Params.model_validate(self.params))
 
 
@@ -176,6 +212,22 @@ class CostsConfig(StrictModel):
     slippage_bps: Float = Field(default=5.0, ge=0)
     fill: Literal["next_open", "next_close"] = "next_open"
     fractional: Bool = Field(default=False, description="Trade fractional shares.")
+    model: Literal["fixed", "sqrt_impact"] = Field(
+        default="fixed",
+        description="fixed: slippage_bps only; sqrt_impact: plus impact_coef * daily volatility "
+        "* sqrt(order / average daily volume) (engine.costs).",
+    )
+    impact_coef: Float = Field(default=1.0, ge=0, le=10)
+    adv_days: Int = Field(default=20, ge=2, le=250, description="Days of volume and volatility.")
+    participation_cap: Float | None = Field(
+        default=None, gt=0, le=1, description="At most this fraction of the day's volume per order."
+    )
+    on_cap: Literal["cancel", "carry"] = Field(
+        default="cancel", description="The capped rest of an order: cancelled or carried a day."
+    )
+    dividend_tax: Float = Field(
+        default=0.0, ge=0, le=1, description="Tax withheld on cash dividends (0.15 = 15 %)."
+    )
 
 
 class MLConfig(StrictModel):
@@ -189,11 +241,44 @@ class MLConfig(StrictModel):
 
     enabled: Bool | None = None
     blend_ratio: Float | None = Field(default=None, ge=0.0, le=1.0)
-    mode: Literal["walk_forward", "current", "off"] = "walk_forward"
+    mode: Annotated[Literal["walk_forward", "current", "off"], BeforeValidator(_yaml_off)] = (
+        "walk_forward"
+    )
     retrain: Literal["weekly", "monthly", "quarterly", "yearly"] = "monthly"
     horizon_days: Int | None = Field(default=None, ge=1, le=365)
     min_samples: Int | None = Field(default=None, ge=10)
     max_epochs: Int = Field(default=WALK_FORWARD_MAX_EPOCHS, ge=1, le=1000)
+    model: Literal["per_symbol", "pooled", "hierarchical"] | None = Field(
+        default=None,
+        description="Model kind (sentinel.ml.pooled); unset follows the setting ml_model.",
+    )
+    target: Literal["return", "excess", "rank"] | None = Field(
+        default=None,
+        description="Training label: horizon return, excess over the universe's mean that day, "
+        "or cross-sectional percentile; unset follows the setting ml_target.",
+    )
+    label_from: Literal["close", "next_open"] = Field(
+        default="close",
+        description="Where the label's return starts: the sample day's close, or the next "
+        "open (what the broker can trade).",
+    )
+    features: tuple[str, ...] = Field(
+        default=(DEFAULT_FEATURES,),
+        description="Model inputs by name: 'default' (the 20 built-ins), extras, 'pkg.mod:fn' "
+        "(sentinel.feature_registry).",
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if tuple(value) != (DEFAULT_FEATURES,):
+            expand_features(value)  # raises a one-line ValueError naming the bad feature
+        return value
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in order (``default`` expanded)."""
+        return expand_features(self.features)
 
     @property
     def active(self) -> bool:
@@ -227,6 +312,9 @@ class RunConfig(StrictModel):
     costs: CostsConfig = CostsConfig()
     ml: MLConfig = MLConfig()
     benchmark: Symbol | None = None
+    calendar: Annotated[str, AfterValidator(_calendar_name)] = Field(
+        default=DEFAULT_CALENDAR, description="Exchange calendar (exchange_calendars name)."
+    )
     initial_cash: Float = Field(default=1_000_000.0, gt=0)
     seed: Int = 7
     output: PathText | None = None
@@ -514,10 +602,19 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
             loader.dispose()
 
 
+def _resolve_strategy_dir(data: Any, folder: Path) -> None:
+    """A relative ``strategy.dir`` names a folder next to the config file, not the cwd."""
+    strategy = data.get("strategy") if isinstance(data, dict) else None
+    where = strategy.get("dir") if isinstance(strategy, dict) else None
+    if isinstance(where, str) and where and "\x00" not in where and not Path(where).is_absolute():
+        strategy["dir"] = str(folder / where)
+
+
 def load_config(path: str | Path) -> RunConfig:
     """Load and validate a run config file (import paths resolved against its folder)."""
     path = Path(path)
     data, root = read_yaml(path)
+    _resolve_strategy_dir(data, path.parent)
     cfg = validate_config(data, str(path), root)
     if not cfg.data.imports:
         return cfg

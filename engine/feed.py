@@ -13,20 +13,33 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from engine.costs import NO_LIQUIDITY, Liquidity, liquidity_arrays
 from sentinel.db import Store
 
 
 class DayBars:
-    """One day's open and close per symbol (NaN where a symbol has no bar)."""
+    """One day's open and close per symbol (NaN where a symbol has no bar); with the costs'
+    liquidity inputs (the day's volume, ADV and volatility before it) when the run needs them."""
 
-    __slots__ = ("_col", "_symbols", "open", "close")
+    __slots__ = ("_col", "_symbols", "open", "close", "volume", "adv", "sigma")
 
     def __init__(self, symbols: list[str], col: dict[str, int], open_: np.ndarray,
-                 close: np.ndarray):  # fmt: skip
+                 close: np.ndarray, volume: np.ndarray | None = None,
+                 adv: np.ndarray | None = None, sigma: np.ndarray | None = None):  # fmt: skip
         self._symbols = symbols
         self._col = col
         self.open = open_
         self.close = close
+        self.volume, self.adv, self.sigma = volume, adv, sigma
+
+    def liquidity(self, symbol: str) -> Liquidity:
+        """``symbol``'s volume today, ADV and volatility before today (None where unknown)."""
+        j = self._col.get(symbol)
+        if j is None or self.volume is None:
+            return NO_LIQUIDITY
+        vals = [None if a is None or a[j] != a[j] else float(a[j])
+                for a in (self.volume, self.adv, self.sigma)]  # fmt: skip
+        return Liquidity(*vals)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> DayBars:
@@ -72,11 +85,18 @@ class Closes:
 
 
 class BarFeed:
-    def __init__(self, store: Store, symbols: Iterable[str] | None, start: date, end: date):
+    def __init__(self, store: Store, symbols: Iterable[str] | None, start: date, end: date,
+                 liquidity_days: int | None = None):  # fmt: skip
         cache = store.market.preload()
         wanted = cache.symbols if symbols is None else [s for s in symbols if s in cache.col]
         cols = np.array([cache.col[s] for s in wanted], dtype=np.int64)
         rows = cache.rows(end, start, None)
+        # volume, ADV and volatility for the cost model: the rows before each day, from the cache
+        self._liq = liquidity_days
+        self._first_row = rows.start
+        if liquidity_days:
+            self._vol_all = cache.values["volume"][:, cols]
+            self._close_all = cache.values["close"][:, cols]
         self._days = {d: i for i, d in enumerate(cache.dates[rows].astype(object))}
         self._open = cache.values["open"][rows][:, cols]
         self._close = cache.values["close"][rows][:, cols]
@@ -89,7 +109,15 @@ class BarFeed:
         i = self._days.get(day)
         if i is None:
             return self._empty
-        return DayBars(self._symbols, self._col, self._open[i], self._close[i])
+        bars = DayBars(self._symbols, self._col, self._open[i], self._close[i])
+        if self._liq:
+            g = self._first_row + i  # the day's row in the whole cache
+            n = self._liq
+            bars.volume = self._vol_all[g]
+            bars.adv, bars.sigma = liquidity_arrays(
+                self._vol_all[max(0, g - n) : g], self._close_all[max(0, g - n - 1) : g]
+            )
+        return bars
 
     def advance(self, day: date) -> DayBars:
         """Move to ``day`` (never backwards) and return its bars."""

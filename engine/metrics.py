@@ -2,7 +2,9 @@
 
 Return, risk and ratio figures come from vectorbt's returns accessor rather than hand formulas, so
 their definitions are a library's, documented and shared with other tools. The few figures vectorbt
-does not have (turnover, hit rate, exposure, costs) are defined in :func:`compute_metrics`.
+does not have (turnover, hit rate, exposure, costs) are defined in :func:`compute_metrics`; the
+benchmark-relative ones (alpha, beta, information ratio, tracking error) come from
+empyrical-reloaded (:func:`engine.tearsheet.stats.relative_figures`).
 
 Every value is a plain Python ``float`` (or ``None`` where the figure is undefined: NaN, +-inf or a
 zero-volatility Sharpe), so the dict goes to JSON as is.
@@ -43,10 +45,15 @@ METRIC_KEYS: tuple[str, ...] = (
     "benchmark_max_drawdown",
     "excess_return",
     "excess_total_return",
+    "alpha",
+    "beta",
+    "information_ratio",
+    "tracking_error",
     "turnover",
     "hit_rate",
     "n_trades",
     "total_costs",
+    "costs_to_capital",
     "exposure",
     "years",
 )
@@ -148,6 +155,7 @@ def compute_metrics(
     trades: pd.DataFrame,
     weights: pd.DataFrame | None = None,
     periods_per_year: int = 252,
+    initial_capital: float | None = None,
 ) -> dict[str, float | None]:
     """The figures of a backtest, JSON-safe; a pure function of the record.
 
@@ -165,6 +173,8 @@ def compute_metrics(
         Optional holdings as fractions of equity (dates x symbols), for ``exposure``.
     periods_per_year
         Observations per year for annualisation (252 trading days).
+    initial_capital
+        The starting cash, for ``costs_to_capital``; default the first equity value.
 
     Returns
     -------
@@ -174,9 +184,12 @@ def compute_metrics(
         ``max_drawdown`` (a negative fraction, -0.2 for 20% below the peak), ``calmar_ratio``
         (None without a drawdown); the ``benchmark_*`` equivalents; ``excess_return`` = cagr -
         benchmark_cagr; ``excess_total_return`` = total_return - benchmark_total_return;
+        ``alpha``, ``beta``, ``information_ratio``, ``tracking_error`` against the benchmark
+        (empyrical-reloaded, see :func:`engine.tearsheet.stats.relative_figures`);
         ``turnover`` (:func:`annual_turnover`), ``hit_rate`` (:func:`hit_rate`), ``n_trades``
-        (fills), ``total_costs`` (commission + slippage, money), ``exposure`` (:func:`exposure`),
-        ``years`` (return periods / periods_per_year).
+        (fills), ``total_costs`` (commission + slippage, money), ``costs_to_capital``
+        (total_costs / initial capital), ``exposure`` (:func:`exposure`), ``years`` (return
+        periods / periods_per_year).
         Benchmark figures cover the equity dates on which the benchmark is known.
     """
     if not isinstance(equity.index, pd.DatetimeIndex):
@@ -196,15 +209,27 @@ def compute_metrics(
         out["benchmark_max_drawdown"] = bench["max_drawdown"]
         out["excess_return"] = _diff(out["cagr"], bench["cagr"])
         out["excess_total_return"] = _diff(out["total_return"], bench["total_return"])
+        # lazy: engine.tearsheet imports this module
+        from engine.tearsheet.stats import relative_figures
+
+        bench_returns = _returns(align_benchmark(benchmark, equity.index))
+        out.update(relative_figures(returns, bench_returns, periods_per_year))
 
     out["turnover"] = annual_turnover(trades, equity, years)
     out["hit_rate"] = hit_rate(returns)
     out["n_trades"] = float(len(trades))
     costs = [c for c in ("commission", "slippage") if c in trades.columns]
     out["total_costs"] = to_json_float(trades[costs].to_numpy(dtype=float).sum()) if costs else 0.0
+    capital = initial_capital if initial_capital is not None else _first(equity)
+    if out["total_costs"] is not None and capital:
+        out["costs_to_capital"] = out["total_costs"] / capital
     out["exposure"] = exposure(weights, equity.index)
     out["years"] = to_json_float(years)
     return {key: to_json_float(value) for key, value in out.items()}
+
+
+def _first(values: pd.Series) -> float | None:
+    return float(values.iloc[0]) if len(values) else None
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

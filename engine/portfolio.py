@@ -55,6 +55,19 @@ class Portfolio:
         self.last_price[fill.symbol] = fill.price
         self.fills.append(fill)
 
+    def split(self, symbol: str, ratio: float) -> None:
+        """A split of ``ratio`` new shares per old one: more shares at a lower price, same value."""
+        if symbol in self.positions:
+            self.positions[symbol] *= ratio
+        if symbol in self.last_price:
+            self.last_price[symbol] /= ratio
+
+    def pay_dividend(self, symbol: str, per_share: float, tax_rate: float = 0.0) -> float:
+        """Credit a cash dividend on the shares held (after ``tax_rate``); returns the amount."""
+        amount = self.positions.get(symbol, 0.0) * per_share * (1.0 - tax_rate)
+        self.cash += amount
+        return amount
+
     def market_value(self) -> float:
         return sum(q * self.last_price[s] for s, q in self.positions.items())
 

@@ -27,50 +27,55 @@ import plotly.io as pio
 from jinja2 import Environment
 from markupsafe import Markup
 
+from engine import tearsheet
 from engine.metrics import align_benchmark, to_json_float
+from engine.tearsheet import figures as tearsheet_figures
+from engine.tearsheet import stats as tearsheet_stats
+from engine.tearsheet.labels import (
+    figure_warnings,
+    format_value,
+    label_of,
+    merged_warnings,
+    metric_rows,
+)
 from sentinel.errors import ConfigError
 from sentinel.files import fsync_path
 
 #: Holdings chart: symbols kept by average weight; the rest are summed into "other".
-TOP_HOLDINGS = 15
+TOP_HOLDINGS = tearsheet_figures.TOP_HOLDINGS
 
-#: Metrics shown as percentages in the table; the others as plain numbers.
-PERCENT_METRICS = frozenset(
-    {
-        "total_return",
-        "cagr",
-        "annualized_volatility",
-        "max_drawdown",
-        "benchmark_total_return",
-        "benchmark_cagr",
-        "benchmark_max_drawdown",
-        "excess_return",
-        "excess_total_return",
-        "turnover",
-        "hit_rate",
-        "exposure",
-    }
-)
-
-CHART_IDS = ("chart-equity", "chart-drawdown", "chart-holdings", "chart-turnover")
+#: Every chart of the report, in page order (each a div with class "chart" and this id).
+CHART_IDS = tearsheet.CHART_IDS
 
 #: What a run's output folder may hold; a folder with anything else is not replaced.
-OUTPUT_FILES = ("metrics.json", "trades.csv", "equity.csv", "report.html", "predictions.csv")
+OUTPUT_FILES = (
+    "metrics.json", "trades.csv", "equity.csv", "report.html", "predictions.csv",
+    "round_trips.csv",
+)  # fmt: skip
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222;
+  padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ccc;
+  padding-bottom: .2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
+nav a { margin-right: .9rem; }
+p.note { color: #555; margin: .3rem 0 .8rem; }
 .warnings { background: #fff3cd; border: 2px solid #d39e00; border-radius: 4px;
   padding: .5rem 1rem; margin: 1rem 0; }
 .warnings strong { color: #8a6100; }
-table.metrics { border-collapse: collapse; }
-table.metrics td, table.metrics th { border-bottom: 1px solid #ddd; padding: .25rem .8rem; }
-table.metrics td.value { text-align: right; font-variant-numeric: tabular-nums; }
+.metric-groups { display: flex; flex-wrap: wrap; gap: 1rem 2.5rem; align-items: flex-start; }
+table { border-collapse: collapse; font-size: .92rem; }
+table caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+td, th { border-bottom: 1px solid #ddd; padding: .25rem .7rem; text-align: left; }
+td.value, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.table-wrap { overflow-x: auto; margin: .8rem 0 1.2rem; }
 pre.config { background: #f6f8fa; padding: .8rem; overflow-x: auto; }
 </style>
 </head>
@@ -81,15 +86,33 @@ pre.config { background: #f6f8fa; padding: .8rem; overflow-x: auto; }
 <ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul>
 </div>
 {% endif %}
-<h2>Metrics</h2>
-<table class="metrics">
-<tr><th>metric</th><th>value</th></tr>
-{% for name, value in metrics %}<tr><td>{{ name }}</td><td class="value">{{ value }}</td></tr>
+<nav><a href="#metrics">Metrics</a>{% for s in sections %}
+<a href="#{{ s.anchor }}">{{ s.heading }}</a>{% endfor %}
+{% for heading, _ in extra %}<a href="#extra-{{ loop.index }}">{{ heading }}</a>
+{% endfor %}</nav>
+<section id="metrics"><h2>Metrics</h2>
+<div class="metric-groups">
+{% for group, rows in metrics %}<table class="metrics">
+<caption>{{ group }}</caption>
+{% for label, value, key in rows %}<tr title="{{ key }}"><td>{{ label }}</td>
+<td class="value">{{ value }}</td></tr>
 {% endfor %}</table>
-{% for heading, chart in charts %}
-<h2>{{ heading }}</h2>
-{{ chart }}
-{% endfor %}
+{% endfor %}</div></section>
+{% for s in sections %}
+<section id="{{ s.anchor }}"><h2>{{ s.heading }}</h2>
+<p class="note">{{ s.note }}</p>
+{% for chart in s.charts %}{{ chart }}
+{% endfor %}{% for t in s.tables %}<div class="table-wrap"><table class="data">
+<caption>{{ t.caption }}</caption>
+{% if t.columns %}<tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>{% endif %}
+{% for row in t.rows %}<tr>{% for cell in row %}
+<td{% if loop.index > 1 %} class="num"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
+{% endfor %}</section>{% endfor %}
+{% for heading, fragment in extra %}
+<section id="extra-{{ loop.index }}"><h2>{{ heading }}</h2>
+{{ fragment }}
+</section>{% endfor %}
 {% if config_text %}
 <h2>Configuration</h2>
 <pre class="config">{{ config_text }}</pre>
@@ -112,36 +135,49 @@ def write_report(
     metrics: Mapping[str, Any],
     warnings: Sequence[str] = (),
     config_text: str = "",
+    cash: pd.Series | None = None,
+    sectors: Mapping[str, str | None] | None = None,
+    capital: float | None = None,
+    sections: Sequence[tuple[str, str]] = (),
+    round_trips: pd.DataFrame | None = None,
 ) -> Path:
     """Write one self-contained ``report.html`` (works offline) and return its path.
 
-    Charts: equity against the benchmark rebased to the equity's value on the benchmark's first
-    known day; drawdown from the running peak; holdings as stacked weights (top
-    :data:`TOP_HOLDINGS` symbols by average weight, the rest as "other"); monthly one-way turnover
-    (traded value / 2 / mean equity of the month, so twelve months add up to the annual
-    ``turnover`` metric). Warnings appear in a banner above everything else, because a figure
-    computed with look-ahead must not be read without them.
+    The page: a warnings banner (above everything, because a figure computed with look-ahead
+    must not be read without it), the metrics with human labels and units, then the tear sheet
+    (:func:`engine.tearsheet.build_sections`: performance, returns by period, rolling risk,
+    holdings, trading and costs, attribution and trades), then ``sections``: (heading, trusted
+    HTML fragment) pairs other parts of the engine add, rendered as given. Warnings for extreme
+    turnover or costs (:func:`engine.tearsheet.labels.figure_warnings`, costs measured against
+    ``capital``, default the first equity value) are added to ``warnings`` unless already there.
     """
     equity = equity.dropna().sort_index().astype(float)
-    figures = [
-        ("Equity", _equity_figure(equity, benchmark)),
-        ("Drawdown", _drawdown_figure(equity)),
-        ("Holdings", _holdings_figure(weights)),
-        ("Turnover", _turnover_figure(trades, equity)),
-    ]
-    charts = [
-        (heading, Markup(_figure_html(fig, div_id, first=i == 0)))
-        for i, ((heading, fig), div_id) in enumerate(zip(figures, CHART_IDS, strict=True))
-    ]
+    if capital is None and not equity.empty:
+        capital = float(equity.iloc[0])
+    built = tearsheet.build_sections(
+        equity=equity, benchmark=benchmark, weights=weights, trades=trades, cash=cash,
+        sectors=sectors, round_trips=round_trips, capital=capital,
+    )  # fmt: skip
+    first = True
+    rendered = []
+    for section in built:
+        charts = []
+        for div_id, chart_title, fig in section.charts:
+            fig.update_layout(
+                title={"text": chart_title, "x": 0.0, "xanchor": "left", "font": {"size": 15}},
+                margin={"t": 50},
+            )
+            charts.append(Markup(_figure_html(fig, div_id, first=first)))
+            first = False
+        anchor = section.heading.lower().replace(" ", "-")
+        rendered.append({"heading": section.heading, "note": section.note, "anchor": anchor,
+                         "charts": charts, "tables": section.tables})  # fmt: skip
     html = _ENV.from_string(_TEMPLATE).render(
         title=title,
-        warnings=list(warnings),
-        metrics=[
-            (name, format_metric(name, value))
-            for name, value in metrics.items()
-            if not isinstance(value, Mapping | list | tuple)  # details live in the warnings
-        ],
-        charts=charts,
+        warnings=merged_warnings(list(warnings), figure_warnings(metrics, capital)),
+        metrics=metric_rows(metrics),
+        sections=rendered,
+        extra=[(heading, Markup(fragment)) for heading, fragment in sections],
         config_text=config_text,
     )
     path = Path(path)
@@ -163,16 +199,22 @@ def write_outputs(
     warnings: Sequence[str] = (),
     config_text: str = "",
     tables: Mapping[str, pd.DataFrame] | None = None,
+    sectors: Mapping[str, str | None] | None = None,
+    capital: float | None = None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Path]:
-    """Write metrics.json, trades.csv, equity.csv and report.html into ``folder``, all or nothing.
+    """Write metrics.json, trades.csv, equity.csv, round_trips.csv and report.html into
+    ``folder``, all or nothing.
 
     The files are written into a temporary folder beside ``folder``, which then replaces it whole
     (:func:`staged_folder`): a run killed at any moment leaves the previous complete folder or the
     new complete one, never a mix. ``tables`` adds CSV files by name (``predictions`` ->
     predictions.csv). ``equity.csv`` has the columns date, equity, then cash and benchmark when
     given; the benchmark is its close aligned onto the equity dates (forward-filled, as in the
-    metrics). Returns the final paths by name: ``metrics``, ``trades``, ``equity``, ``report``
-    and one per table.
+    metrics). ``round_trips.csv`` lists the closed positions matched first in, first out
+    (:func:`engine.tearsheet.stats.round_trips`). ``sectors``, ``capital`` and ``sections`` go to
+    :func:`write_report`. Returns the final paths by name: ``metrics``, ``trades``, ``equity``,
+    ``round_trips``, ``report`` and one per table.
     """
     folder = _absolute(folder)
     for name in tables or {}:
@@ -182,7 +224,7 @@ def write_outputs(
         names = _write_files(
             tmp, metrics=metrics, trades=trades, equity=equity, benchmark=benchmark,
             weights=weights, cash=cash, title=title, warnings=warnings, config_text=config_text,
-            tables=tables or {},
+            tables=tables or {}, sectors=sectors, capital=capital, sections=sections,
         )  # fmt: skip
     return {key: folder / name for key, name in names.items()}
 
@@ -200,11 +242,15 @@ def _write_files(
     warnings: Sequence[str],
     config_text: str,
     tables: Mapping[str, pd.DataFrame],
+    sectors: Mapping[str, str | None] | None,
+    capital: float | None,
+    sections: Sequence[tuple[str, str]],
 ) -> dict[str, str]:
     paths = {
         "metrics": folder / "metrics.json",
         "trades": folder / "trades.csv",
         "equity": folder / "equity.csv",
+        "round_trips": folder / "round_trips.csv",
         "report": folder / "report.html",
     }
     safe = {str(k): _json_value(v) for k, v in metrics.items()}
@@ -212,6 +258,8 @@ def _write_files(
         json.dumps(safe, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
     )
     trades.to_csv(paths["trades"], index=False)
+    trips = tearsheet_stats.round_trips(trades)
+    trips.to_csv(paths["round_trips"], index=False, date_format="%Y-%m-%d")
 
     equity = equity.dropna().sort_index().astype(float)
     table = pd.DataFrame({"equity": equity})
@@ -232,6 +280,11 @@ def _write_files(
         metrics=safe,
         warnings=warnings,
         config_text=config_text,
+        cash=cash,
+        sectors=sectors,
+        capital=capital,
+        sections=sections,
+        round_trips=trips,
     )
     for name, frame in tables.items():
         paths[name] = folder / f"{name}.csv"
@@ -354,17 +407,10 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def format_metric(name: str, value: Any) -> str:
-    """A metric as the table shows it: percentages for return-like figures, "n/a" when undefined."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "n/a" if value is None else str(value)
-    number = to_json_float(value)
-    if number is None:
-        return "n/a"
-    if name.startswith("n_"):
-        return f"{number:,.0f}"
-    if name in PERCENT_METRICS:
-        return f"{number:.2%}"
-    return f"{number:,.3f}"
+    """A metric as the report shows it: in its unit (:mod:`engine.tearsheet.labels`), "n/a" when
+    undefined."""
+    return format_value(to_json_float(value) if isinstance(value, float) else value,
+                        label_of(name)[1])  # fmt: skip
 
 
 def _json_value(value: Any) -> Any:
@@ -382,105 +428,25 @@ def _json_value(value: Any) -> Any:
 
 
 def _figure_html(fig: go.Figure, div_id: str, *, first: bool) -> str:
+    """The figure as a div (class "chart", id ``div_id``); plotly.js inlined with the first."""
     height = int(fig.layout.height or 400)
-    return pio.to_html(
+    html = pio.to_html(
         fig,
         include_plotlyjs=first,  # inline plotly.js once; later charts reuse it
         full_html=False,
         div_id=div_id,
         default_height=f"{height}px",
-        config={"displaylogo": False},
+        config={"displaylogo": False, "responsive": True},
     )
-
-
-def _layout(fig: go.Figure, y_title: str, *, percent: bool = False) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
-        height=400,
-        margin={"l": 60, "r": 20, "t": 20, "b": 40},
-        hovermode="x unified",
-        legend={"orientation": "h", "y": -0.15},
-        yaxis={"title": y_title, "tickformat": ".0%" if percent else None},
-    )
-    return fig
-
-
-def _empty(fig: go.Figure, text: str) -> go.Figure:
-    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
-
-
-def _equity_figure(equity: pd.Series, benchmark: pd.Series | None) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=equity.index, y=equity.to_numpy(), name="portfolio"))
-    if benchmark is not None and not equity.empty:
-        aligned = align_benchmark(benchmark, equity.index)
-        start = aligned.first_valid_index()
-        if start is not None and aligned[start] != 0:
-            rebased = aligned / aligned[start] * equity[start]
-            fig.add_trace(go.Scatter(x=rebased.index, y=rebased.to_numpy(), name="benchmark"))
-    return _layout(fig, "value")
-
-
-def _drawdown_figure(equity: pd.Series) -> go.Figure:
-    drawdown = equity / equity.cummax() - 1.0
-    fig = go.Figure(
-        go.Scatter(x=drawdown.index, y=drawdown.to_numpy(), name="drawdown", fill="tozeroy")
-    )
-    return _layout(fig, "below peak", percent=True)
+    return html.replace('class="plotly-graph-div"', 'class="plotly-graph-div chart"', 1)
 
 
 def holdings_table(weights: pd.DataFrame, top: int = TOP_HOLDINGS) -> pd.DataFrame:
-    """Weights with the ``top`` symbols by average weight and the rest summed into "other".
-
-    Keeps the chart readable and the file small for wide universes (50+ symbols).
-    """
-    weights = weights.fillna(0.0).sort_index()
-    if weights.shape[1] <= top:
-        return weights
-    keep = weights.mean().sort_values(ascending=False).index[:top]
-    out = weights[keep].copy()
-    out["other"] = weights.drop(columns=keep).sum(axis=1)
-    return out
+    """Weights with the ``top`` symbols by average weight and the rest summed into "other"."""
+    return tearsheet_stats.top_weights(weights, top)
 
 
-def _holdings_figure(weights: pd.DataFrame | None) -> go.Figure:
-    fig = go.Figure()
-    if weights is None or weights.empty:
-        return _layout(_empty(fig, "no holdings recorded"), "weight", percent=True)
-    for symbol, column in holdings_table(weights).items():
-        fig.add_trace(
-            go.Scatter(
-                x=column.index,
-                y=column.round(5).to_numpy(),
-                name=str(symbol),
-                stackgroup="weights",
-                mode="lines",
-                line={"width": 0.5},
-            )
-        )
-    return _layout(fig, "weight of equity", percent=True)
-
-
-def monthly_turnover(trades: pd.DataFrame, equity: pd.Series) -> pd.Series:
-    """One-way turnover per month: traded value / 2 / mean equity of the month.
-
-    The same rule as the ``turnover`` metric, so a year of months adds up to the annual figure.
-    """
-    months = equity.groupby(equity.index.to_period("M")).mean()
-    if trades.empty:
-        return pd.Series(0.0, index=months.index)
-    dates = pd.to_datetime(trades["date"])
-    traded = trades["value"].abs().groupby(dates.dt.to_period("M").to_numpy()).sum()
-    return (traded.reindex(months.index, fill_value=0.0) / 2.0 / months).fillna(0.0)
-
-
-def _turnover_figure(trades: pd.DataFrame, equity: pd.Series) -> go.Figure:
-    if equity.empty:
-        return _layout(_empty(go.Figure(), "no equity recorded"), "turnover", percent=True)
-    turnover = monthly_turnover(trades, equity)
-    x = turnover.index.to_timestamp()
-    fig = go.Figure(go.Bar(x=x, y=turnover.to_numpy(), name="one-way turnover"))
-    return _layout(fig, "traded / 2 / equity", percent=True)
+monthly_turnover = tearsheet_stats.monthly_turnover
 
 
 __all__ = [

@@ -18,6 +18,7 @@ import pandas as pd
 
 from engine.broker import Broker, orders_for_targets
 from engine.clock import EventType, Tick
+from engine.corporate_actions import BookEvent, CorporateActions
 from engine.feed import BarFeed, Closes
 from engine.portfolio import Order, Portfolio
 from sentinel.db import Store
@@ -39,6 +40,7 @@ class RunLog:
     orders: list[Order] = field(default_factory=list)
     retrains: list[date] = field(default_factory=list)
     settlements: list = field(default_factory=list)  # positions closed when a symbol delisted
+    book_events: list = field(default_factory=list)  # splits, dividends, delistings applied
 
 
 class Runner:
@@ -55,6 +57,8 @@ class Runner:
         min_trade_weight: float = 0.0,
         fractional: bool = False,
         on_tick: Callable[[Tick], None] | None = None,
+        dividend_tax: float = 0.0,
+        stale_after: int | None = None,
     ):
         self.run_id = run_id
         self.store = store
@@ -67,12 +71,17 @@ class Runner:
         self.fractional = fractional
         self.on_tick = on_tick
         self.log = RunLog()
+        self.actions = CorporateActions(store, dividend_tax, stale_after)
 
     def step(self, tick: Tick) -> None:
         """One day: the whole event loop body."""
         day = tick.day
         view = self.store.view(day)  # "now": every read below is bounded at this day
         bars = self.feed.advance(day)
+        if self.actions:  # splits, dividends and delistings first: orders are restated for them
+            for event in self.actions.apply(day, self.portfolio, self.broker, self.run_id, view):
+                (self.log.book_events if isinstance(event, BookEvent) else self.log.settlements
+                 ).append(event)  # fmt: skip
         self.broker.execute(day, bars, self.portfolio)
         closes = bars.closes()
         self._settle_delisted(view, closes)

@@ -20,8 +20,10 @@ from typing import Any, Protocol
 import pandas as pd
 
 from engine.broker import Broker
+from engine.calendar import calendar_days
 from engine.clock import SimulationClock, Tick
 from engine.config import RunConfig
+from engine.costs import CostModel
 from engine.feed import BarFeed
 from engine.portfolio import Portfolio
 from engine.runner import Runner
@@ -29,11 +31,18 @@ from sentinel.data.demo import generate_demo_universe, install_demo
 from sentinel.data.importer import import_files
 from sentinel.db import Store
 from sentinel.errors import ConfigError
+from sentinel.feature_registry import mismatch as feature_mismatch
 from sentinel.ml.dataset import FeatureBook, generate_samples
 from sentinel.ml.policy import MLPolicy
 from sentinel.planner import Planner
 from sentinel.settings import Settings, effective_settings, get_settings
 from strategies import PlanContext, Strategy
+
+SURVIVORSHIP_WARNING = (
+    "Survivorship bias: the universe is the store's securities with no dated listings or index "
+    "membership, so names that were delisted or left the index before the data's end are missing "
+    "and results are optimistic (import a listings or membership file, universe kind index)."
+)
 
 LOOKAHEAD_WARNING = (
     "ML mode 'current' scores the past with models trained on data up to today: the run "
@@ -46,6 +55,8 @@ SETTING_KEYS = {
     "blend_ratio": "ml_wavelet_blend_ratio",
     "horizon_days": "ml_prediction_horizon_days",
     "min_samples": "ml_min_samples_per_symbol",
+    "model": "ml_model",
+    "target": "ml_target",
 }
 
 
@@ -94,7 +105,7 @@ def ml_policy(cfg: RunConfig, settings: Settings) -> MLPolicy:
     return MLPolicy.from_settings(
         settings, enabled=ml.enabled, blend_ratio=ml.blend_ratio, mode=ml.mode,
         horizon_days=ml.horizon_days, min_samples=ml.min_samples, max_epochs=ml.max_epochs,
-        seed=cfg.seed,
+        seed=cfg.seed, model=ml.model, target=ml.target, label_from=ml.label_from,
     )  # fmt: skip
 
 
@@ -112,6 +123,19 @@ def trading_period(cfg: RunConfig, store: Store) -> list[date]:
     return days
 
 
+def check_benchmark(cfg: RunConfig, store: Store) -> None:
+    """A benchmark the config names must be in the store (a typo is an error, not a warning)."""
+    if cfg.benchmark is None:
+        return
+    have = store.market.benchmark_symbols()
+    if cfg.benchmark not in have:
+        shown = ", ".join(have[:10]) + (f" (and {len(have) - 10} more)" if len(have) > 10 else "")
+        raise ConfigError(
+            f"benchmark: unknown benchmark {cfg.benchmark!r}; the store's benchmarks: "
+            f"{shown or 'none (import one with sentinel data import FILE --kind benchmark)'}"
+        )
+
+
 def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]:
     """Symbols tradable on a day: the store's universe that day, narrowed by the config."""
     u = cfg.universe
@@ -122,13 +146,30 @@ def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]
         unknown = sorted(allowed - set(secs))
         if unknown:
             raise ConfigError(f"universe.symbols: unknown symbol(s) {', '.join(unknown)}")
+    dated_sectors = bool(store.market.history_sectors())
+    if sectors is not None:
+        known = {s.sector for s in secs.values() if s.sector} | store.market.history_sectors()
+        unknown = sorted(sectors - known)
+        if unknown:
+            raise ConfigError(
+                f"universe.sectors: unknown sector(s) {', '.join(map(repr, unknown))}; "
+                f"the store's sectors: {', '.join(sorted(known)) or 'none'}"
+            )
+
+    if u.kind == "index" and u.name not in store.market.index_names():
+        have = ", ".join(store.market.index_names()) or "none (sentinel data import FILE)"
+        raise ConfigError(f"universe.name: no membership for index {u.name!r}; stored: {have}")
 
     def symbols(d: date) -> list[str]:
-        out = store.market.universe_symbols(d)
+        out = store.market.universe_symbols(d, stale_after=u.stale_after)
         if allowed is not None:
             out = [s for s in out if s in allowed]
-        if sectors is not None:
-            out = [s for s in out if secs[s].sector in sectors]
+        if sectors is not None:  # the sector each symbol had that day, when histories exist
+            on = store.market.sectors_as_of(d) if dated_sectors else {}
+            out = [s for s in out if on.get(s, secs[s].sector) in sectors]
+        if u.kind == "index":  # point-in-time members: the survivors and the departed
+            members = set(store.market.index_members(u.name or "", d))
+            out = [s for s in out if s in members]
         return out
 
     return symbols
@@ -155,19 +196,47 @@ def ensure_samples(
     generate_samples(full, horizon_days=cfg.ml.horizon_days, book=book)
 
 
-def current_models(models_dir: Path, symbols: Iterable[str] | None = None):
-    """A predictor over the stored models (``ml.mode: current``) and each one's model id."""
+def current_models(
+    models_dir: Path, symbols: Iterable[str] | None = None, features: list[str] | None = None
+):
+    """A predictor over the stored models (``ml.mode: current``) and each one's model id.
+
+    With ``features`` (the run's ``ml.features``), a model trained on other inputs is refused:
+    its load error says which features it was trained with.
+    """
     from sentinel.ml.model_files import ModelStore  # lazy: the model files pull TF and XGBoost
     from sentinel.ml.predictor import Predictor
 
     predictor = Predictor(ModelStore(models_dir))
     if symbols is None:
-        predictor.load()
+        wanted = None
     else:
-        predictor.load([s for s in symbols if (models_dir / s).exists()
-                        or (models_dir / s).is_symlink()])  # fmt: skip
+        wanted = [s for s in symbols if (models_dir / s).exists()
+                  or (models_dir / s).is_symlink()]  # fmt: skip
+    if features is not None:
+        refused = _feature_mismatches(predictor.store, wanted, features)
+        predictor.load_errors.update(refused)
+        wanted = [s for s in (predictor.store.symbols() if wanted is None else wanted)
+                  if s not in refused]  # fmt: skip
+    predictor.load(wanted)
     ids = {s: f"current:{(models_dir / s).resolve().name}" for s in predictor.symbols}
     return predictor, ids
+
+
+def _feature_mismatches(model_store, symbols: list[str] | None, features: list[str]):
+    """symbol -> why its stored model cannot serve a run with ``features`` (other inputs)."""
+    from sentinel.ml.errors import MLError  # lazy: see current_models
+
+    out: dict[str, str] = {}
+    for sym in model_store.symbols() if symbols is None else symbols:
+        try:
+            trained = model_store.read_metadata(sym)["ensemble"].get("features")
+        except MLError:
+            continue  # a broken model: load() names its own problem
+        problem = feature_mismatch(trained, features)
+        if problem:
+            out[sym] = problem
+    return out
 
 
 # -- what the runner calls -----------------------------------------------------------------------
@@ -244,15 +313,22 @@ class Session:
     decider: ScoredStrategy
     warnings: list[str] = field(default_factory=list)
     days: list[date] = field(default_factory=list)
+    survivorship_biased: bool = False  # universe from today's survivors, not dated membership
 
     @property
     def run_id(self) -> str:
         return f"{self.cfg.name}-{self.cfg.config_hash()}"
 
+    @property
+    def liquidity_days(self) -> int | None:
+        """Days of volume and volatility the cost model needs (None: fixed costs, no cap)."""
+        return self.cfg.costs.adv_days if CostModel(self.cfg.costs).needs_liquidity else None
+
     def clock(self) -> SimulationClock:
         """The simulation clock over the run's days (retrains only in walk-forward mode)."""
         retrain = self.cfg.ml.retrain if self.cfg.ml.walk_forward else None
-        return SimulationClock(self.days, self.cfg.rebalance, retrain)
+        return SimulationClock(self.days, self.cfg.rebalance, retrain,
+                               calendar=self.cfg.calendar, start=self.cfg.start)  # fmt: skip
 
     def runner(
         self,
@@ -268,10 +344,12 @@ class Session:
         return Runner(
             run_id=run_id or self.run_id, store=self.store,
             clock=self.clock() if clock is None else clock, broker=broker,
-            feed=feed or BarFeed(self.store, None, self.days[0], self.days[-1]),
+            feed=feed or BarFeed(self.store, None, self.days[0], self.days[-1],
+                                 self.liquidity_days),
             decider=self.decider, portfolio=portfolio,
             min_trade_weight=self.cfg.rebalance.min_trade_weight,
             fractional=self.cfg.costs.fractional, on_tick=on_tick,
+            dividend_tax=self.cfg.costs.dividend_tax, stale_after=self.cfg.universe.stale_after,
         )  # fmt: skip
 
 
@@ -294,22 +372,32 @@ def build_session(
     settings = run_settings(store)
     cfg = resolve_config(cfg, settings)
     days: list[date] = []
+    calendar_notes: list[str] = []  # non-sessions with bars and data gaps (simulated runs)
     universe = universe_filter(cfg, store)
+    check_benchmark(cfg, store)
     if simulate:
         store.market.preload()  # one read of the bars; later reads use it behind the same guard
-        days = trading_period(cfg, store)
+        u = cfg.universe
+        days, calendar_notes = calendar_days(
+            cfg.calendar, trading_period(cfg, store), store.market.preload(),
+            symbols=set(u.symbols) if u.kind == "list" else None,
+            sectors=set(u.sectors) if u.kind == "sector" else None,
+        )  # fmt: skip
         if not universe(days[0]) and not universe(days[-1]):
             raise ConfigError(
                 f"universe: no security is in the universe between {days[0]} and {days[-1]} "
                 f"(kind {cfg.universe.kind!r}); check universe.symbols / universe.sectors"
             )
-    warnings: list[str] = []
+    warnings: list[str] = list(calendar_notes)
     if cfg.ml.active and cfg.ml.mode == "current":
         warnings.append(LOOKAHEAD_WARNING)
+    survivors = cfg.universe.kind != "index" and not store.market.listed()[0]
+    if survivors:
+        warnings.append(SURVIVORSHIP_WARNING)
     if planner is None:
         planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status)
     decider = ScoredStrategy(planner, strategy or cfg.strategy.build(), universe)
-    return Session(cfg, store, universe, planner, decider, warnings, days)
+    return Session(cfg, store, universe, planner, decider, warnings, days, survivors)
 
 
 def _domain_planner(
@@ -325,11 +413,14 @@ def _domain_planner(
     model_ids: dict[str, str] = {}
     if cfg.ml.active:
         status("computing features (causal, whole history once)")
-        book = FeatureBook(store)  # all symbols: sector strength is relative to the whole store
+        # all symbols: sector strength is relative to the whole store
+        # the market features read the run's benchmark (checked to be stored), else SPY, ...
+        book = FeatureBook(store, features=cfg.ml.feature_names, market=cfg.benchmark)
         ensure_samples(cfg, store, book, status)
     if cfg.ml.active and cfg.ml.mode == "current":
         predictor, model_ids = current_models(models_dir or settings.models_dir,
-                                              cfg.universe.symbols or None)  # fmt: skip
+                                              cfg.universe.symbols or None,
+                                              cfg.ml.feature_names)  # fmt: skip
         if not predictor.symbols:
             warnings.append("ML mode 'current': no stored models, wavelet scores only")
             if not predictor.load_errors:  # keep it to name each symbol's load error

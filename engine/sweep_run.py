@@ -34,7 +34,7 @@ from engine.sweep import (
     score_key,
     store_fingerprint,
 )
-from engine.sweep_report import write_sweep_outputs
+from engine.sweep_report import benchmark_curves, write_sweep_outputs
 from engine.sweep_types import SweepResult
 from sentinel.db import Store
 from sentinel.errors import ConfigError
@@ -54,8 +54,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
             scores = pd.read_parquet(task["scores_path"])
             ratio = cfg.ml.blend_ratio if cfg.ml.active else 0.0
             planner = ReplayPlanner(scores, ratio)
+        folder = Path(task["points_dir"]).parent if task.get("points_dir") else None
         result = run_backtest(cfg, store=store, planner=planner, sweep_id=task["sweep_id"],
-                              save=True, write_report=False)  # fmt: skip
+                              save=True, write_report=False, report_folder=folder)  # fmt: skip
         eq = result.equity["equity"]
         out.update(
             metrics=result.metrics, db_id=result.db_id, warnings=result.warnings,
@@ -230,6 +231,7 @@ def run_sweep(
     order = {p.key: i for i, p in enumerate(points)}
     result.points.sort(key=lambda r: order.get(r["key"], 0))
     result.selected = select(result, sweep)
+    result.benchmark = benchmark_curves(result, store)
     result.outputs = write_sweep_outputs(result, out)
     return result
 

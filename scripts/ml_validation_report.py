@@ -26,6 +26,8 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from sentinel.ml.baselines import BASELINES  # noqa: E402  (after the TF environment)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 METRICS = ("rmse", "mae", "r2", "ic", "hit_rate")
@@ -61,9 +63,10 @@ def summarise(per_symbol: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
         rows[f"{name} (purged)"] = {
             k: _mean([m["models"][name][k] for m in per_symbol.values()]) for k in METRICS
         }
-    for name in ("zero", "momentum"):
+    for name in BASELINES:
         rows[f"baseline: {name} (purged)"] = {
-            k: _mean([m["baselines"][name][k] for m in per_symbol.values()]) for k in METRICS
+            k: _mean([m["baselines"].get(name, {}).get(k) for m in per_symbol.values()])
+            for k in METRICS
         }
     shuffled = [m["shuffled_split"] for m in per_symbol.values() if m.get("shuffled_split")]
     rows["ensemble (shuffled split, leaky)"] = {k: _mean([s[k] for s in shuffled]) for k in METRICS}
@@ -71,14 +74,21 @@ def summarise(per_symbol: dict[str, dict[str, Any]]) -> dict[str, dict[str, floa
 
 
 def wins(per_symbol: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """How many symbols the ensemble beats the baselines on (RMSE) and has a positive IC."""
-    out = {"symbols": len(per_symbol), "rmse_below_zero_baseline": 0,
-           "rmse_below_momentum_baseline": 0, "ic_positive": 0}  # fmt: skip
+    """On how many symbols the ensemble's RMSE is below each baseline's and its IC above each
+    baseline's (a baseline with an undefined IC, like zero's, is not counted as beaten)."""
+    out = {"symbols": len(per_symbol), "ic_positive": 0}
+    for name in BASELINES:
+        out[f"rmse_below_{name}"] = 0
+        out[f"ic_above_{name}"] = 0
     for m in per_symbol.values():
         ens = m["models"]["ensemble"]
-        out["rmse_below_zero_baseline"] += ens["rmse"] < m["baselines"]["zero"]["rmse"]
-        out["rmse_below_momentum_baseline"] += ens["rmse"] < m["baselines"]["momentum"]["rmse"]
         out["ic_positive"] += (ens["ic"] or 0.0) > 0
+        for name in BASELINES:
+            base = m["baselines"].get(name) or {}
+            if base.get("rmse") is not None:
+                out[f"rmse_below_{name}"] += ens["rmse"] < base["rmse"]
+            if base.get("ic") is not None and ens["ic"] is not None:
+                out[f"ic_above_{name}"] += ens["ic"] > base["ic"]
     return out
 
 

@@ -502,7 +502,9 @@ def features_panel_as_of(
 
 
 def sector_relative_strength_series(
-    closes: pd.DataFrame, sectors: Mapping[str, str | None], market: pd.Series
+    closes: pd.DataFrame,
+    sectors: Mapping[str, str | None] | pd.DataFrame,
+    market: pd.Series,
 ) -> pd.DataFrame:
     """Sector 20d return minus market 20d return, per date and symbol, from data <= each date.
 
@@ -510,6 +512,10 @@ def sector_relative_strength_series(
     that day are left out; a day with no member counts as flat). The market 20d return is taken
     on the benchmark's own calendar and read as of each date. A symbol without a sector, or a
     date where either side is not computable yet, gets the default 0.
+
+    ``sectors`` is one sector per symbol, or a date x symbol frame of the sector in force on each
+    date (point-in-time sector history): a symbol then counts in, and reads, the sector it had on
+    each day, so a sector change dated after T changes nothing up to T.
     """
     panel = closes.sort_index().astype(np.float64)
     panel = panel.where(panel > 0)
@@ -524,6 +530,8 @@ def sector_relative_strength_series(
         index=dates.rename("date"),
         columns=panel.columns,
     )
+    if isinstance(sectors, pd.DataFrame):
+        return _dated_sector_strength(panel, daily, sectors, market_ret, out)
     by_sector: dict[str, list[str]] = {}
     for symbol in panel.columns:
         sector = sectors.get(symbol)
@@ -532,8 +540,38 @@ def sector_relative_strength_series(
     for members in by_sector.values():
         sector_daily = daily[members].mean(axis=1, skipna=True)
         started = panel[members].notna().any(axis=1).cummax()
-        index = (1.0 + sector_daily.fillna(0.0)).cumprod().where(started)
-        strength = (index / index.shift(20) - 1.0).to_numpy() - market_ret
-        strength = np.where(np.isfinite(strength), strength, 0.0)
+        strength = _sector_minus_market(sector_daily, started, market_ret)
         out[members] = np.repeat(strength[:, None], len(members), axis=1)
     return out
+
+
+def _sector_minus_market(
+    sector_daily: pd.Series, started: pd.Series, market_ret: np.ndarray
+) -> np.ndarray:
+    """The sector index's 20d return minus the market's (0 where either is unknown)."""
+    index = (1.0 + sector_daily.fillna(0.0)).cumprod().where(started)
+    strength = (index / index.shift(20) - 1.0).to_numpy() - market_ret
+    return np.where(np.isfinite(strength), strength, 0.0)
+
+
+def _dated_sector_strength(
+    panel: pd.DataFrame,
+    daily: pd.DataFrame,
+    sectors: pd.DataFrame,
+    market_ret: np.ndarray,
+    out: pd.DataFrame,
+) -> pd.DataFrame:
+    """:func:`sector_relative_strength_series` with each day's own membership."""
+    by_date = sectors.set_axis(pd.DatetimeIndex(sectors.index), axis=0)
+    by_date = by_date.reindex(index=pd.DatetimeIndex(panel.index), columns=panel.columns)
+    labels = by_date.to_numpy(dtype=object)
+    valid = np.array([isinstance(v, str) and bool(v) for v in labels.ravel()], dtype=bool)
+    valid = valid.reshape(labels.shape)
+    values = out.to_numpy(copy=True)
+    for sector in sorted({v for v in labels[valid]}):
+        member = valid & (labels == sector)
+        sector_daily = daily.where(member).mean(axis=1, skipna=True)
+        started = pd.Series((panel.notna() & member).any(axis=1).to_numpy(), index=panel.index)
+        strength = _sector_minus_market(sector_daily, started.cummax(), market_ret)
+        values = np.where(member, strength[:, None], values)
+    return pd.DataFrame(values, index=out.index, columns=out.columns)

@@ -130,12 +130,13 @@ class RebalanceEngine:
         elif predictor is None:
             out["fallback"] = "no models"
         else:
-            have = set(predictor.symbols)
+            every = getattr(predictor, "scores_every_symbol", False)  # ml.model pooled kinds
+            have = set() if every else set(predictor.symbols)
             rows = {}
             for s in symbols:
                 if ml_allowed is not None and not ml_allowed(s):
                     out.at[s, "fallback"] = "ml disabled for symbol"
-                elif s not in have:
+                elif not every and s not in have:
                     err = getattr(predictor, "load_errors", {}).get(s)
                     out.at[s, "fallback"] = (
                         f"model load error: {load_problem(err)}"[:128] if err else "no model"
@@ -252,13 +253,18 @@ class Planner:
         report = train_as_of(
             view, as_of=d, symbols=self.train_symbols, horizon_days=self.policy.horizon_days,
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
-            validate=False, seed=self.policy.seed,
+            validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
+            target=self.policy.target, label_from=self.policy.label_from,
         )  # fmt: skip
-        predictor = Predictor()
-        for sym, model in report.models.items():
-            predictor.add(sym, model)
-        self.predictor = predictor if report.models else None
-        self.model_id = f"walk_forward:{d.isoformat()}"
+        if report.predictor is not None:  # pooled / hierarchical: one predictor for the day
+            self.predictor = report.predictor
+        else:
+            predictor = Predictor()
+            for sym, model in report.models.items():
+                predictor.add(sym, model)
+            self.predictor = predictor if report.models else None
+        kind = "" if self.policy.model == "per_symbol" else f"{self.policy.model}:"
+        self.model_id = f"walk_forward:{kind}{d.isoformat()}"
         if self.on_retrain:
             self.on_retrain(d, report)
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     ml_retrain_weekly: bool = True
     ml_prediction_horizon_days: HorizonDays = 14
     ml_min_samples_per_symbol: MinSamples = 100
+    # model kind and training target (sentinel.ml.pooled); environment only, not in ML_KEYS
+    ml_model: Literal["per_symbol", "pooled", "hierarchical"] = "per_symbol"
+    ml_target: Literal["return", "excess", "rank"] = "return"
 
     @field_validator("data_dir")
     @classmethod

@@ -22,7 +22,7 @@ from sentinel.api._cache import RenderedCache, ValueCache
 from sentinel.api._json import SafeJSONResponse
 from sentinel.api._limits import BodyLimit, error_items
 from sentinel.api.deps import is_loopback as _is_loopback
-from sentinel.api.routes import ml, runs, ui
+from sentinel.api.routes import docs, ml, ml_performance, runs, ui
 from sentinel.api.routes import settings as settings_routes
 from sentinel.db import Store
 from sentinel.errors import ConfigError, NotFoundError, SentinelError
@@ -111,6 +111,8 @@ def create_app(
         version="0.1.0",
         default_response_class=SafeJSONResponse,
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/docs.py
+        redoc_url=None,  # ReDoc loads from a CDN only
     )
     app.state.store = store
     app.state.settings = settings
@@ -118,8 +120,10 @@ def create_app(
     app.state.models_cache = RenderedCache()
     app.state.status_cache = ValueCache()
     app.state.runs_cache = RenderedCache()
-    for router in (settings_routes.router, ml.router, runs.router, ui.router):
+    for router in (settings_routes.router, ml.router, ml_performance.router, runs.router,
+                   ui.router, docs.router):  # fmt: skip
         app.include_router(router)
+    docs.mount_assets(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

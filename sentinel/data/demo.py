@@ -3,7 +3,8 @@
 **The data is synthetic.** It is generated, not observed, so nothing learned on it says anything
 about real markets; it exists so a newcomer can run every command with no download.
 
-The model, per business day *t* (no holidays):
+The model, per New York Stock Exchange session *t* (XNYS: the runs' default calendar, so the
+demo has no bars on exchange holidays and no data gaps):
 
 * a market regime follows a three-state Markov chain (bear / sideways / bull) with persistent
   states (mean stay of months), each with its own daily drift and volatility;
@@ -89,6 +90,14 @@ def _ohlcv(
     return open_, high, low, np.round(volume)
 
 
+def _sessions(start: str, end: str) -> pd.DatetimeIndex:
+    """The XNYS sessions from ``start`` to ``end`` (exchange_calendars: holidays are known)."""
+    import exchange_calendars as xc  # lazy: only demo generation needs it here
+
+    cal = xc.get_calendar("XNYS", start=start, end=end)
+    return pd.DatetimeIndex(cal.sessions, name="date")
+
+
 def generate_demo_universe(
     seed: int = 7,
     n_symbols: int = 50,
@@ -97,7 +106,7 @@ def generate_demo_universe(
 ) -> DemoUniverse:
     """Generate the demo market; the same arguments always give the same data."""
     rng = np.random.default_rng(seed)
-    dates = pd.bdate_range(start, end, name="date")
+    dates = _sessions(start, end)
     n_days = len(dates)
 
     regimes = np.empty(n_days, dtype=np.int64)
@@ -198,5 +207,5 @@ def install_demo(store, universe: DemoUniverse | None = None) -> dict[str, int]:
                       skip_bad=False, kind="benchmark"),
         validate_sectors(u.securities.copy(), src, skip_bad=False),
     ]  # fmt: skip
-    write_parsed(store, parsed)
+    write_parsed(store, parsed, replace=True)  # a new seed replaces the synthetic market on purpose
     return {"prices": len(u.prices), "benchmark": len(u.benchmark), "symbols": len(u.securities)}

@@ -44,14 +44,20 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
+from sentinel.data.actions import check_actions, validate_actions, write_actions
+from sentinel.data.kinds import KINDS, Kind
+from sentinel.data.listings import SPECS, check_overlaps, validate_intervals, write_intervals
 from sentinel.db.store import Store
 from sentinel.errors import DataImportError
 from sentinel.symbols import SYMBOL_RULE, check_symbol, is_valid_symbol
 
-Kind = Literal["prices", "benchmark", "sectors", "sentiment"]
 PRICE_REQUIRED = ["date", "symbol", "open", "high", "low", "close", "volume"]
 SECTOR_REQUIRED = ["symbol", "sector"]
 SENTIMENT_REQUIRED = ["date", "symbol", "score"]
+#: Column of a validated frame holding each row's file line (errors at write time name it).
+LINE = "_line"
+#: Relative tolerance under which a re-imported bar equals the stored one (float round trips).
+_SAME = 1e-9
 #: Relative slack for the [low, high] checks: bars rounded to cents must not fail on float noise.
 _EPS = 1e-9
 #: Largest accepted price per share (see the module docstring for the real figures).
@@ -61,7 +67,10 @@ MAX_VOLUME = 1e13
 #: Accepted span of days.
 MIN_DATE, MAX_DATE = pd.Timestamp("1800-01-01"), pd.Timestamp("2200-12-31")
 #: Columns read as text (never guessed as numbers: symbol ``7203`` stays ``"7203"``).
-_TEXT_COLUMNS = {"date", "symbol", "sector", "name", "ml_enabled", "universe_from", "universe_to"}
+_TEXT_COLUMNS = {
+    "date", "symbol", "sector", "name", "ml_enabled", "universe_from", "universe_to", "from",
+    "to", "index", "reason",
+}  # fmt: skip
 _DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?: 00:00:00)?"
 _BREAK = re.compile(r"\r\n|\r|\n")  # one line break, as the CSV reader counts them
 _ML_FLAGS = {"", "1", "0", "1.0", "0.0", "true", "false", "yes", "no", "y", "n"}
@@ -107,6 +116,8 @@ class FileReport:
 class ParsedFile:
     report: FileReport
     frame: pd.DataFrame
+    skip_bad: bool = False  # rules checked at write time (with the store) skip rows too
+    adjusted: bool = False  # bars scaled by adj_close/close on the way in (--adjust adj_close)
 
 
 def _one_line(text: object, limit: int = 300) -> str:
@@ -264,6 +275,14 @@ def detect_kind(df: pd.DataFrame, path: Path) -> Kind:
     cols = set(df.columns)
     if {"open", "high", "low", "close"} & cols:
         return "prices"
+    if {"dividend", "split_coefficient", "split"} & cols:
+        return "actions"
+    if "from" in cols:
+        return (
+            "membership"
+            if "index" in cols
+            else ("sector_history" if "sector" in cols else "listings")
+        )
     if "score" in cols and "date" in cols:
         return "sentiment"
     if "sector" in cols:
@@ -274,7 +293,9 @@ def detect_kind(df: pd.DataFrame, path: Path) -> Kind:
         "unknown file kind",
         _one_line(
             f"columns {sorted(cols)}; expected bars ({', '.join(PRICE_REQUIRED)}), "
-            "sectors (symbol, sector) or sentiment (date, symbol, score)"
+            "sectors (symbol, sector), sentiment (date, symbol, score), actions (date, symbol, "
+            "dividend, split_coefficient), listings (symbol, from, to), sector_history (symbol, "
+            "sector, from, to) or membership (index, symbol, from, to)"
         ),
     )
 
@@ -340,6 +361,7 @@ def _collect(
     good = df.loc[first < 0].copy()
     if dates is not None:
         good["date"] = dates[first < 0].to_numpy()
+    good[LINE] = np.asarray(lines)[first < 0]  # for errors raised at write time
     return good, bad
 
 
@@ -557,6 +579,19 @@ def parse_file(
     symbol: str | None = None,
 ) -> ParsedFile:
     """Read and validate one file; nothing is written."""
+    parsed = _parse(path, kind, skip_bad, adjust, symbol)
+    parsed.skip_bad = skip_bad
+    parsed.adjusted = adjust == "adj_close" and parsed.report.kind == "prices"
+    return parsed
+
+
+def _parse(
+    path: Path,
+    kind: Kind | None,
+    skip_bad: bool,
+    adjust: Literal["none", "adj_close"],
+    symbol: str | None,
+) -> ParsedFile:
     df, lines = _read(path)
     kind = kind or detect_kind(df, path)
     if kind in ("prices", "benchmark"):
@@ -565,6 +600,10 @@ def parse_file(
         )
     if kind == "sectors":
         return validate_sectors(df, path, skip_bad=skip_bad, lines=lines)
+    if kind == "actions":
+        return validate_actions(df, path, skip_bad=skip_bad, lines=lines)
+    if kind in SPECS:
+        return validate_intervals(df, path, kind, skip_bad=skip_bad, lines=lines)
     return validate_sentiment(df, path, skip_bad=skip_bad, lines=lines)
 
 
@@ -580,14 +619,87 @@ def _opt(values: pd.Series) -> list[object]:
     return [None if (x is None or (isinstance(x, float) and np.isnan(x))) else x for x in arr]
 
 
-def write_parsed(store: Store, parsed: list[ParsedFile]) -> None:
-    """Write validated files in ONE transaction: all of them land, or none."""
-    order = {"prices": 0, "benchmark": 1, "sentiment": 2, "sectors": 3}
+def _refuse_changed_bars(store: Store, conn, table: str, df: pd.DataFrame, path: str) -> None:
+    """Stop an import that would overwrite stored bars with different values.
+
+    Importing the 18-year file after the 5-year one would otherwise silently replace overlapping
+    bars with differently adjusted ones; ``--replace`` says that is meant.
+    """
+    cols = [c for c in ("open", "high", "low", "close", "volume") if c in df.columns]
+    symbols = sorted(df["symbol"].unique())
+    stored: list[tuple] = []
+    for i in range(0, len(symbols), 500):
+        chunk = symbols[i : i + 500]
+        marks = ", ".join(f":s{k}" for k in range(len(chunk)))
+        stored += store.db.rows(
+            f"SELECT symbol, date, {', '.join(cols)} FROM {table} WHERE symbol IN ({marks})",
+            **{f"s{k}": s for k, s in enumerate(chunk)},
+        )
+    if not stored:
+        return
+    old = pd.DataFrame(stored, columns=["symbol", "date", *cols])
+    old["date"] = pd.to_datetime(old["date"].astype(str))
+    both = df.merge(old, on=["symbol", "date"], suffixes=("", "_stored"))
+    if both.empty:
+        return
+    differs = np.zeros(len(both), dtype=bool)
+    for c in cols:
+        new, was = both[c].to_numpy("float64"), both[f"{c}_stored"].to_numpy("float64")
+        with np.errstate(invalid="ignore"):
+            differs |= ~np.isclose(new, was, rtol=_SAME, atol=0.0, equal_nan=True)
+    if not differs.any():
+        return
+    row = both.loc[differs].sort_values(LINE).iloc[0]
+    c = next(
+        c for c in cols
+        if not np.isclose(row[c], row[f"{c}_stored"], rtol=_SAME, atol=0.0, equal_nan=True)
+    )  # fmt: skip
+    raise DataImportError(
+        path,
+        int(row[LINE]),
+        "overlaps stored bars with different values",
+        f"symbol {row['symbol']}, date {row['date'].date()}: stored {c} {row[f'{c}_stored']:g}, "
+        f"file {row[c]:g}, {int(differs.sum()):,} such bars (differently adjusted files?); "
+        "rerun with --replace to overwrite them",
+    )
+
+
+def _refuse_double_adjustment(store: Store, parsed: list[ParsedFile]) -> None:
+    """Adjusted bars (``--adjust adj_close``) and corporate actions would adjust twice."""
+    adjusted = next((p for p in parsed if p.adjusted), None)
+    if adjusted is None:
+        return
+    if any(p.report.kind == "actions" for p in parsed) or store.db.rows(
+        "SELECT 1 FROM corporate_actions LIMIT 1"
+    ):
+        raise DataImportError(
+            adjusted.report.path, None, "adjusted bars with corporate actions",
+            "--adjust adj_close already applies the dividends and splits that the actions apply "
+            "point in time; import raw bars (no --adjust) beside an actions file",
+        )  # fmt: skip
+
+
+def write_parsed(store: Store, parsed: list[ParsedFile], *, replace: bool = False) -> None:
+    """Write validated files in ONE transaction: all of them land, or none.
+
+    Bars that would overwrite stored bars with different values are refused unless ``replace``.
+    """
+    order = {k: i for i, k in enumerate(KINDS)}
+    prices = [p.frame for p in parsed if p.report.kind == "prices"]
+    _refuse_double_adjustment(store, parsed)
+    for p in parsed:  # checks that need the store: before anything is written
+        if p.report.kind == "actions":
+            p.frame = check_actions(store, p, prices)
+        elif p.report.kind in SPECS:
+            check_overlaps(store, p.frame, p.report.path, p.report.kind)
     with store.db.transaction() as conn:
         for p in sorted(parsed, key=lambda p: order[p.report.kind]):
             df, kind = p.frame, p.report.kind
             if df.empty:
                 continue
+            if kind in ("prices", "benchmark") and not replace:
+                table = "prices" if kind == "prices" else "benchmark_prices"
+                _refuse_changed_bars(store, conn, table, df, p.report.path)
             if kind == "prices":
                 _write_prices(store, conn, df)
             elif kind == "benchmark":
@@ -600,6 +712,10 @@ def write_parsed(store: Store, parsed: list[ParsedFile]) -> None:
                 )  # fmt: skip
             elif kind == "sectors":
                 _write_sectors(store, conn, df)
+            elif kind == "actions":
+                write_actions(store, conn, df)
+            elif kind in SPECS:
+                write_intervals(store, conn, df, kind)
             else:
                 data = [
                     _iso(df["date"], store),
@@ -685,10 +801,11 @@ def import_files(
     skip_bad: bool = False,
     adjust: Literal["none", "adj_close"] = "none",
     symbol: str | None = None,
+    replace: bool = False,
 ) -> list[FileReport]:
     """Validate every file, then write them all in one transaction; returns per-file reports."""
     parsed = [
         parse_file(p, kind=kind, skip_bad=skip_bad, adjust=adjust, symbol=symbol) for p in paths
     ]
-    write_parsed(store, parsed)
+    write_parsed(store, parsed, replace=replace)
     return [p.report for p in parsed]

@@ -5,6 +5,11 @@ query per simulated day cannot be fast. :meth:`Database.preload` loads the price
 wide arrays (date x symbol per field), and the market view's reads answer from them after the
 same ``_bound`` check as the SQL path, so the simulation view still raises on any read past its
 date. Any write to the price table through the database drops the cache.
+
+``values`` hold the bars as traded (the broker's tape). When the store holds corporate actions,
+reads are served from ``adjusted`` instead: each row divided by its own cumulative factor, then
+scaled by the factor of the last row read, so a read up to T is adjusted with actions up to T only
+(:mod:`sentinel.data.actions`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+
+from sentinel.db.adjust import adjustment_factors
 
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 
@@ -28,6 +35,10 @@ class PriceCache:
     col: dict[str, int]
     values: dict[str, np.ndarray]
     securities: list  # SecurityRow rows (universe reads)
+    #: Per field, the bars divided by their cumulative factor (None: no corporate actions).
+    adjusted: dict[str, np.ndarray] | None = None
+    #: Per field, the cumulative factor a read up to row t multiplies by (row t's own).
+    scale: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         far = date.max.toordinal()
@@ -40,6 +51,19 @@ class PriceCache:
         )
         self._sec_sector = np.array([s.sector for s in self.securities], dtype=object)
         self._universe_memo: dict[tuple[date, str | None], list[str]] = {}
+        self._bar_counts: np.ndarray | None = None
+        #: Rows of small dated tables (listings, ...) read once per cache: the cache is dropped
+        #: whenever those tables change (see Database), so the memo cannot go stale.
+        self.memo: dict[str, list] = {}
+
+    def bars_between(self, lo: int, hi: int, cols: list[int]) -> np.ndarray:
+        """Number of bars of each column in rows ``[lo, hi)`` (O(1) per symbol: prefix counts)."""
+        if self._bar_counts is None:
+            have = ~np.isnan(self.values["close"])
+            counts = np.zeros((have.shape[0] + 1, have.shape[1]), dtype=np.int32)
+            np.cumsum(have, axis=0, out=counts[1:])
+            self._bar_counts = counts
+        return self._bar_counts[hi, cols] - self._bar_counts[max(0, lo), cols]
 
     def universe_symbols(self, d: date, sector: str | None) -> list[str]:
         """Symbols in the universe on ``d`` (memoised: a run asks for each day many times)."""
@@ -53,6 +77,27 @@ class PriceCache:
             hit = sorted(self._sec_names[mask].tolist())
             self._universe_memo[key] = hit
         return list(hit)
+
+    def adjust(self, actions: list[tuple]) -> None:
+        """Serve reads adjusted point in time with ``(symbol, date, split, dividend)`` actions."""
+        if not actions:
+            self.adjusted = self.scale = None
+            return
+        g, splits = adjustment_factors(self.dates, self.col, self.values["close"], actions)
+        # adj_close is served as imported: the file's own column, not recomputed here
+        self.scale = {f: g for f in ("open", "high", "low", "close")} | {"volume": splits}
+        self.adjusted = {f: self.values[f] / g for f in ("open", "high", "low", "close")}
+        self.adjusted["volume"] = self.values["volume"] / splits
+
+    def _block(self, field: str, rows: slice, cols) -> np.ndarray:
+        """One field's rows x cols, adjusted as of the last row when actions are loaded."""
+        if self.adjusted is None or self.scale is None or field not in self.adjusted:
+            return self.values[field][rows][:, cols]
+        block = self.adjusted[field][rows][:, cols]
+        lo, hi = rows.start or 0, len(self.dates) if rows.stop is None else rows.stop
+        if hi <= lo:
+            return block
+        return block * self.scale[field][hi - 1, cols]  # the factor known on the last row read
 
     @classmethod
     def from_long(cls, long: pd.DataFrame, securities: list) -> PriceCache:
@@ -91,7 +136,7 @@ class PriceCache:
         """date x symbol panel of one field; dates where none of the symbols has a bar dropped."""
         names = self.symbols if symbols is None else [s for s in symbols if s in self.col]
         cols = [self.col[s] for s in names]
-        block = self.values[field][rows][:, cols]
+        block = self._block(field, rows, cols)
         present = ~np.isnan(self.values["close"][rows][:, cols])
         keep, has = present.any(axis=1), present.any(axis=0)
         df = pd.DataFrame(
@@ -112,7 +157,7 @@ class PriceCache:
         idx = np.flatnonzero(~np.isnan(self.values["close"][lo:hi, j])) + lo
         if days is not None:
             idx = idx[-int(days) :] if days > 0 else idx[:0]
-        data = {f: self.values[f][idx, j] for f in FIELDS}
+        data = {f: self._block(f, slice(lo, hi), [j])[idx - lo, 0] for f in FIELDS}
         return pd.DataFrame(data, index=self.index[idx])
 
     def long(self, rows: slice, symbols: list[str] | None) -> pd.DataFrame:
@@ -128,5 +173,5 @@ class PriceCache:
             "symbol": np.array(names, dtype=object)[t_idx],
         }
         for f in FIELDS:
-            out[f] = self.values[f][rows][:, cols].T[t_idx, s_idx]
+            out[f] = self._block(f, rows, cols).T[t_idx, s_idx]
         return pd.DataFrame(out)

@@ -91,6 +91,10 @@ class Database:
             ("benchmark_prices", "date"),
             ("training_samples", "label_known_at"),
             ("sentiment", "date"),
+            ("corporate_actions", "date"),  # they change the adjusted bars scores are made from
+            ("listings", "listed_from"),
+            ("sector_history", "valid_from"),
+            ("index_membership", "valid_from"),
         )
         for table, col in dated:
             n, last = self.rows(f"SELECT COUNT(*), MAX({col}) FROM {table}")[0]
@@ -129,7 +133,10 @@ class Database:
         """
         if not tuples:
             return 0
-        if table in ("prices", "securities"):
+        if table in (
+            "prices", "securities", "corporate_actions", "listings", "sector_history",
+            "index_membership",
+        ):  # the cache and its memo of dated tables (MarketView._spans) follow these
             self.drop_cache()
         mark = "?" if self.dialect == "sqlite" else "%s"
         updates = [c for c in cols if c not in keys] if update is None else update

@@ -67,13 +67,114 @@ class MarketView(Bounded):
 
     def preload(self) -> PriceCache:
         """Load the whole price table into memory once per database; every view's reads are then
-        served from it, behind the same as-of guard."""
+        served from it, behind the same as-of guard (adjusted point in time when the store holds
+        corporate actions)."""
         cache = self.db.cache
         if cache is None:
             full = MarketView(self.db, None)
-            cache = PriceCache.from_long(full.get_price_panel(), full.securities())
+            cache = PriceCache.from_long(full._panel_sql(None, None, None, None), full.securities())
+            cache.adjust(full._actions_sql(None))
             self.db.keep_cache(cache)
         return cache
+
+    def _cache(self) -> PriceCache | None:
+        """The price cache; preloaded on first use when the store holds corporate actions (the
+        point-in-time adjustment is computed there, so raw SQL reads would be wrong)."""
+        cache = self.db.cache
+        if cache is None and self.db.rows("SELECT 1 FROM corporate_actions LIMIT 1"):
+            cache = self.preload()
+        return cache
+
+    # -- corporate actions and dated memberships ----------------------------------------------
+    def _actions_sql(self, end: date | None) -> list[tuple]:
+        sql = "SELECT symbol, date, split, dividend FROM corporate_actions"
+        params: dict[str, Any] = {}
+        if end is not None:
+            sql += " WHERE date <= :e"
+            params["e"] = end
+        rows = self.db.rows(sql + " ORDER BY symbol, date", **params)
+        return [(r[0], to_date(r[1]), float(r[2]), float(r[3])) for r in rows]
+
+    def corporate_actions(
+        self, start: date | None = None, end: date | None = None
+    ) -> list[tuple[str, date, float, float]]:
+        """``(symbol, ex-date, split, dividend)`` of actions dated from ``start`` to ``end``."""
+        e = self._bound("corporate_actions", None, end)
+        b = require_date(start, "start") if start is not None else None
+        return [a for a in self._actions_sql(e) if b is None or a[1] >= b]
+
+    def listings(self) -> dict[str, list[tuple[date, date | None, float | None]]]:
+        """Per symbol, its listing spans ``(from, to, cash_out)`` (not bounded: the runner knows a
+        delisting on its day from it; universe reads filter by the day)."""
+        out: dict[str, list[tuple[date, date | None, float | None]]] = {}
+        rows = self.db.rows("SELECT symbol, listed_from, listed_to, cash_out FROM listings")
+        for sym, a, b, cash in rows:
+            out.setdefault(sym, []).append(
+                (to_date(a), None if b is None else to_date(b), None if cash is None else cash)
+            )
+        return out
+
+    def _spans(self, sql: str, d: date, **params: Any) -> tuple[set[str], set[str]]:
+        """(symbols with a span begun by ``d``, symbols with a span containing ``d``) of a dated
+        table; spans that begin later are not known yet and change nothing."""
+        cache = self.db.cache
+        key = f"{sql}|{sorted(params.items())}"
+        if cache is None:
+            all_rows = self.db.rows(sql, **params)
+        elif (all_rows := cache.memo.get(key)) is None:
+            all_rows = cache.memo[key] = list(self.db.rows(sql, **params))
+        rows = [r for r in all_rows if to_date(r[1]) <= d]
+        have = {r[0] for r in rows}
+        on = {r[0] for r in rows if to_date(r[1]) <= d and (r[2] is None or d <= to_date(r[2]))}
+        return have, on
+
+    def listed(self, as_of: date | None = None) -> tuple[set[str], set[str]]:
+        """(symbols with a listing begun by ``as_of``, those listed on ``as_of``)."""
+        d = self._bound("listings", None, as_of) or datetime.now(UTC).date()
+        return self._spans("SELECT symbol, listed_from, listed_to FROM listings", d)
+
+    def index_members(self, name: str, as_of: date | None = None) -> list[str]:
+        """Members of index ``name`` on ``as_of`` (from the imported membership spans)."""
+        d = self._bound("index_membership", None, as_of) or datetime.now(UTC).date()
+        sql = "SELECT symbol, valid_from, valid_to FROM index_membership WHERE index_name = :n"
+        return sorted(self._spans(sql, d, n=name)[1])
+
+    def index_names(self) -> list[str]:
+        return [r[0] for r in self.db.rows("SELECT DISTINCT index_name FROM index_membership")]
+
+    def sectors_as_of(self, as_of: date | None = None) -> dict[str, str | None]:
+        """Each security's sector on ``as_of``: its sector history there, else the static one."""
+        d = self._bound("sector_history", None, as_of) or datetime.now(UTC).date()
+        out = {s.symbol: s.sector for s in self.securities()}
+        rows = self.db.rows(
+            "SELECT symbol, sector FROM sector_history WHERE valid_from <= :d "
+            "AND (valid_to IS NULL OR valid_to >= :d)",
+            d=d,
+        )
+        out.update({sym: sector for sym, sector in rows})
+        return out
+
+    def history_sectors(self) -> set[str]:
+        """Sectors named in the sector history (empty: only the static sectors exist)."""
+        return {r[0] for r in self.db.rows("SELECT DISTINCT sector FROM sector_history")}
+
+    def stale_symbols(self, symbols: list[str], d: date, sessions: int) -> set[str]:
+        """Symbols without a bar in the last ``sessions`` market sessions up to ``d``."""
+        if not symbols:
+            return set()
+        cache = self.db.cache
+        if cache is not None:
+            hi = cache.end_row(d)
+            known = [s for s in symbols if s in cache.col]
+            recent = cache.bars_between(hi - sessions, hi, [cache.col[s] for s in known]) > 0
+            return set(symbols) - {s for s, ok in zip(known, recent, strict=True) if ok}
+        cut = self._cutoff(d, sessions)
+        if cut is None:
+            return set()
+        rows = self.db.rows(
+            "SELECT DISTINCT symbol FROM prices WHERE date >= :b AND date <= :e", b=cut, e=d
+        )
+        return set(symbols) - {r[0] for r in rows}
 
     # -- securities and the universe -------------------------------------------------------
     def securities(self) -> list[SecurityRow]:
@@ -109,12 +210,28 @@ class MarketView(Bounded):
                 q = q.where(SecurityRow.sector == sector)
             return list(s.exec(q.order_by(SecurityRow.symbol)).all())
 
-    def universe_symbols(self, as_of: date | None = None, sector: str | None = None) -> list[str]:
+    def universe_symbols(
+        self, as_of: date | None = None, sector: str | None = None, stale_after: int | None = None
+    ) -> list[str]:
+        """Symbols investable on ``as_of``: within their universe dates and listing spans, in
+        ``sector`` as of that day, and (with ``stale_after``) with a bar in the last
+        ``stale_after`` sessions; a symbol whose bars stopped leaves on its own."""
+        d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
         cache = self.db.cache
         if cache is not None:
-            d = self._bound("securities", None, as_of) or datetime.now(UTC).date()
-            return cache.universe_symbols(d, sector)
-        return [s.symbol for s in self.universe(as_of, sector)]
+            out = cache.universe_symbols(d, None)
+        else:
+            out = [s.symbol for s in self.universe(d, None)]
+        have, listed = self.listed(d)
+        if have:
+            out = [s for s in out if s not in have or s in listed]
+        if sector is not None:
+            sectors = self.sectors_as_of(d)
+            out = [s for s in out if sectors.get(s) == sector]
+        if stale_after is not None:
+            stale = self.stale_symbols(out, d, stale_after)
+            out = [s for s in out if s not in stale]
+        return out
 
     # -- prices ----------------------------------------------------------------------------
     def get_prices(
@@ -130,7 +247,7 @@ class MarketView(Bounded):
         volume; empty when nothing matches.
         """
         end = self._bound("prices", symbol, end_date)
-        cache = self.db.cache
+        cache = self._cache()
         if cache is not None:
             start = require_date(start_date, "start_date") if start_date is not None else None
             hit = cache.one(symbol, end, start, days)
@@ -184,16 +301,26 @@ class MarketView(Bounded):
         so a symbol with gaps gets fewer rows rather than older ones.
         """
         end = self._bound("prices", None, end_date)
-        clauses, params = [], {}
-        if end is not None:
-            clauses.append("date <= :e")
-            params["e"] = end
         start = require_date(start_date, "start_date") if start_date is not None else None
-        cache = self.db.cache
+        cache = self._cache()
         if cache is not None:
             return cache.long(
                 cache.rows(end, start, days), None if symbols is None else list(symbols)
             )
+        return self._panel_sql(symbols, days, end, start)
+
+    def _panel_sql(
+        self,
+        symbols: Iterable[str] | None,
+        days: int | None,
+        end: date | None,
+        start: date | None,
+    ) -> pd.DataFrame:
+        """The price panel read from SQL: bars as stored (not adjusted)."""
+        clauses, params = [], {}
+        if end is not None:
+            clauses.append("date <= :e")
+            params["e"] = end
         if days is not None:
             cut = self._cutoff(end, days)
             if cut is not None and (start is None or cut > start):
@@ -225,7 +352,7 @@ class MarketView(Bounded):
         field: str = "close",
     ) -> pd.DataFrame:
         """Wide panel (date x symbol) of one price field, as of ``end_date``."""
-        cache = self.db.cache
+        cache = self._cache()
         if cache is not None:
             end = self._bound("prices", None, end_date)
             names = None if symbols is None else list(symbols)

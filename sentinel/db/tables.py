@@ -199,3 +199,53 @@ class LiveRecommendation(SQLModel, table=True):
     wavelet_score: float | None = None
     ml_score: float | None = None
     predicted_return: float | None = None
+
+
+class CorporateAction(SQLModel, table=True):
+    """A split and/or cash dividend of one symbol, effective (and known) on its ex-date ``date``.
+
+    ``split`` is new shares per old share (2.0 for 2:1, 0.5 for 1:2); ``dividend`` is cash per
+    share as traded on the ex-date. Prices are stored raw; reads adjust them with the actions
+    known on the day read (:mod:`sentinel.data.actions`).
+    """
+
+    __tablename__ = "corporate_actions"
+    symbol: str = Field(primary_key=True, max_length=32)
+    date: dt.date = Field(primary_key=True)
+    split: float = 1.0
+    dividend: float = 0.0
+
+
+class Listing(SQLModel, table=True):
+    """A span a symbol was listed (traded); ``listed_to`` is its last day, None while listed.
+
+    A held position is settled on the first session after ``listed_to`` at ``cash_out`` (or its
+    last price when None).
+    """
+
+    __tablename__ = "listings"
+    symbol: str = Field(primary_key=True, max_length=32)
+    listed_from: dt.date = Field(primary_key=True)
+    listed_to: dt.date | None = None
+    reason: str | None = Field(default=None, max_length=200)
+    cash_out: float | None = None
+
+
+class SectorSpan(SQLModel, table=True):
+    """The sector of a symbol from ``valid_from`` to ``valid_to`` (inclusive; None: still)."""
+
+    __tablename__ = "sector_history"
+    symbol: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    valid_to: dt.date | None = None
+    sector: str = Field(max_length=64)
+
+
+class IndexMembership(SQLModel, table=True):
+    """A span a symbol belonged to an index (inclusive; ``valid_to`` None: still a member)."""
+
+    __tablename__ = "index_membership"
+    index_name: str = Field(primary_key=True, max_length=64)
+    symbol: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    valid_to: dt.date | None = None

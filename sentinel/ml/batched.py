@@ -19,14 +19,15 @@ arithmetic alone or stacked; only the validation loss is summed over a padded, l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from sentinel.ml._checks import check_Xy, fit_scaler
+from sentinel.ml._checks import check_Xy
+from sentinel.ml._scaler import fit_scaler, scaler_class
 from sentinel.ml._weights import BN_EPSILON, DenseBN, NNWeights
 from sentinel.ml.ensemble import EnsembleModel, clone
 from sentinel.ml.nn import NNRegressor, fold_target, split_counts, target_scaler
@@ -61,8 +62,7 @@ class _Stack:
     x_va: np.ndarray  # [S, Nva, F]
     y_va: np.ndarray  # [S, Nva]
     m_va: np.ndarray  # [S, Nva]
-    means: list[np.ndarray] = field(default_factory=list)
-    scales: list[np.ndarray] = field(default_factory=list)
+    scalers: list[Any] = field(default_factory=list)  # sklearn StandardScaler per symbol
     y_scalers: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -74,30 +74,38 @@ def _glorot(rng: np.random.Generator, s: int, fan_in: int, fan_out: int) -> np.n
 
 
 def _stack(
-    datasets: Sequence[tuple[np.ndarray, np.ndarray]], frac: float, scale_target: bool
+    datasets: Sequence[tuple[np.ndarray, np.ndarray]],
+    frac: float,
+    scale_target: bool,
+    purge: Sequence[int],
+    fixed: bool,
 ) -> _Stack:
+    """Rows ``[0, a - purge)`` train, ``[a, n)`` are the early-stopping slice (none if fixed)."""
     n_f = datasets[0][0].shape[1]
-    splits = [split_counts(len(y), frac) for _, y in datasets]
+    cuts = []  # (training rows, start of the early-stopping slice)
+    for (_, y), p in zip(datasets, purge, strict=True):
+        a = len(y) if fixed else split_counts(len(y), frac)[0]
+        cuts.append((a - int(p), a))
     s = len(datasets)
-    ntr = max(a for a, _ in splits)
-    nva = max(b for _, b in splits)
+    ntr = max(t for t, _ in cuts)
+    nva = max([len(y) - a for (_, y), (_, a) in zip(datasets, cuts, strict=True)] + [1])
     st = _Stack(
         x_tr=np.zeros((s, ntr, n_f), np.float32),
         y_tr=np.zeros((s, ntr), np.float32),
-        n_tr=np.array([a for a, _ in splits], np.int64),
+        n_tr=np.array([t for t, _ in cuts], np.int64),
         x_va=np.zeros((s, nva, n_f), np.float32),
         y_va=np.zeros((s, nva), np.float32),
         m_va=np.zeros((s, nva), np.float32),
     )
-    for i, ((X, y), (a, b)) in enumerate(zip(datasets, splits, strict=True)):
-        mean, scale = fit_scaler(X)
-        st.means.append(mean)
-        st.scales.append(scale)
-        xs = (X - mean) / scale
+    for i, ((X, y), (t, a)) in enumerate(zip(datasets, cuts, strict=True)):
+        scaler = fit_scaler(X)
+        st.scalers.append(scaler)
+        xs = scaler.transform(X)
         y_mean, y_std = target_scaler(y, scale_target)
         st.y_scalers.append((y_mean, y_std))
         y = (y - y_mean) / y_std
-        st.x_tr[i, :a], st.y_tr[i, :a] = xs[:a], y[:a]
+        b = len(y) - a
+        st.x_tr[i, :t], st.y_tr[i, :t] = xs[:t], y[:t]
         st.x_va[i, :b], st.y_va[i, :b], st.m_va[i, :b] = xs[a:], y[a:], 1.0
     return st
 
@@ -105,13 +113,15 @@ def _stack(
 class _Trainer:
     """The TensorFlow part: variables for S networks and one compiled epoch function."""
 
-    def __init__(self, n_sym: int, n_feat: int, params: NNRegressor, seed: int) -> None:
+    def __init__(
+        self, n_sym: int, n_feat: int, params: NNRegressor, seed: int, patience: int
+    ) -> None:
         from sentinel.ml._tf import tf  # lazy: TensorFlow costs seconds to import
 
         self.tf = tf
         self.rates = [float(r) for r in params.dropout]
         self.lr = float(params.learning_rate)
-        self.patience = int(params.patience)
+        self.patience = int(patience)
         rng = np.random.default_rng(seed)
         sizes = [n_feat, *[int(u) for u in params.hidden_units]]
         init: list[np.ndarray] = []
@@ -239,6 +249,9 @@ def fit_nn_batched(
     params: NNRegressor | None = None,
     *,
     seed: int | None = None,
+    purge: Sequence[int] | None = None,
+    epochs: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[BatchedNNResult]:
     """Fit one network per ``(X, y)`` (rows in time order) in a single TensorFlow graph.
 
@@ -251,6 +264,15 @@ def fit_nn_batched(
     seed
         Overrides ``params.random_state``. A symbol's network depends only on its own data, the
         hyperparameters and this seed, not on the other datasets in the call.
+    purge
+        Per dataset, rows dropped from the end of the training part because their labels
+        overlap the early-stopping slice (the same purge as the validation block's).
+    epochs
+        Per dataset, a fixed number of epochs on every row: no early-stopping slice, the final
+        refit once the epoch count was picked on a purged inner split.
+    progress
+        Called as ``progress(epoch, last)`` after each epoch of the batched graph (``last``: the
+        largest epoch bound); ``(last, last)`` once every network stopped early.
 
     Returns
     -------
@@ -260,6 +282,11 @@ def fit_nn_batched(
     params = params if params is not None else NNRegressor()
     params._check_params()
     seed = int(params.random_state if seed is None else seed)
+    fixed = epochs is not None
+    purge = [0] * len(datasets) if purge is None or fixed else list(purge)
+    targets = list(epochs) if epochs is not None else [params.max_epochs] * len(datasets)
+    if len(purge) != len(datasets) or len(targets) != len(datasets):
+        raise ValueError("purge and epochs need one entry per dataset")
     results: list[BatchedNNResult] = [BatchedNNResult(None) for _ in datasets]
     good: list[int] = []
     clean: list[tuple[np.ndarray, np.ndarray]] = []
@@ -267,7 +294,11 @@ def fit_nn_batched(
     for i, (X, y) in enumerate(datasets):
         try:
             Xa, ya = check_Xy(X, y, min_samples=params.min_samples)
-            split_counts(len(ya), params.validation_fraction)
+            if fixed:
+                if int(targets[i]) < 1:
+                    raise ValueError(f"epochs must be >= 1, got {targets[i]}")
+            elif split_counts(len(ya), params.validation_fraction)[0] - int(purge[i]) < 2:
+                raise ValueError(f"too few samples ({len(ya)}) left after purging {purge[i]}")
             if n_feat is not None and Xa.shape[1] != n_feat:
                 raise ValueError(f"{Xa.shape[1]} features where other symbols have {n_feat}")
         except ValueError as exc:
@@ -279,13 +310,20 @@ def fit_nn_batched(
     if not good:
         return results
 
-    st = _stack(clean, params.validation_fraction, params.scale_target)
-    tr = _Trainer(len(good), int(n_feat or 0), params, seed)
+    st = _stack(
+        clean, params.validation_fraction, params.scale_target, [purge[i] for i in good], fixed
+    )
+    goal = np.array([int(targets[i]) for i in good], np.int64)
+    # fixed epochs: nothing to early-stop on, so patience never fires; symbols freeze at `goal`
+    patience = int(goal.max()) + 1 if fixed else int(params.patience)
+    tr = _Trainer(len(good), int(n_feat or 0), params, seed, patience)
     tf = tr.tf
     x_tr, y_tr = tf.constant(st.x_tr), tf.constant(st.y_tr)
     x_va, y_va, m_va = tf.constant(st.x_va), tf.constant(st.y_va), tf.constant(st.m_va)
     n_epochs = np.zeros(len(good), np.int64)
-    for epoch in range(1, params.max_epochs + 1):
+    for epoch in range(1, int(goal.max()) + 1):
+        if fixed:
+            tr.frozen.assign(epoch > goal)
         idx, mask = _batches(seed, epoch, st.n_tr, params.batch_size)
         live = ~tr.frozen.numpy()
         n_epochs[live] = epoch
@@ -293,13 +331,17 @@ def fit_nn_batched(
             x_tr, y_tr, tf.constant(idx), tf.constant(mask), x_va, y_va, m_va,
             tf.constant(seed * 100_003 + epoch, tf.int32), tf.constant(epoch, tf.int32),
         )  # fmt: skip
-        if bool(tr.frozen.numpy().all()):
+        stopped = not fixed and bool(tr.frozen.numpy().all())
+        if progress:
+            progress(int(goal.max()) if stopped else epoch, int(goal.max()))
+        if stopped:
             break
 
-    best = [b.numpy() for b in tr.best]
+    # early stopping keeps each symbol's best epoch; a fixed count keeps the last one
+    best = [b.numpy() for b in (tr.params + tr.moving if fixed else tr.best)]
     n_par = len(tr.params)
-    best_loss = tr.best_loss.numpy()
-    best_epoch = tr.best_epoch.numpy()
+    best_loss = np.full(len(good), np.nan) if fixed else tr.best_loss.numpy()
+    best_epoch = goal if fixed else tr.best_epoch.numpy()
     n_hidden = len(params.hidden_units)
     for j, i in enumerate(good):
         p, mov = [a[j] for a in best[:n_par]], [a[j] for a in best[n_par:]]
@@ -311,8 +353,7 @@ def fit_nn_batched(
         weights = fold_target(NNWeights(hidden, p[-2], p[-1]), y_mean, y_std)
         model = clone(params)._set_state(
             weights,
-            st.means[j],
-            st.scales[j],
+            st.scalers[j],
             n_samples=len(clean[j][1]),
             best_epoch=int(best_epoch[j]),
             n_epochs=int(n_epochs[j]),
@@ -346,6 +387,75 @@ class TrainResult:
         return self.error is None and self.model is not None
 
 
+@dataclass
+class _Job:
+    """One ensemble fit: ``purge`` if early-stopped, ``epochs``/``trees`` if fixed."""
+
+    symbol: str
+    role: str  # "val" (inner split, early-stopped), "shuffled" (diagnostic) or "final"
+    X: np.ndarray
+    y: np.ndarray
+    purge: int = 0
+    epochs: int | None = None
+    trees: int | None = None
+
+
+def es_purge(days: np.ndarray, es_fraction: float, gap_days: int) -> int:
+    """Training rows (dates sorted) to drop before the early-stopping slice: those dated within
+    ``gap_days`` (horizon + embargo) of its first date, whose labels overlap it."""
+    a = split_counts(len(days), es_fraction)[0]
+    return int(np.sum(days[:a] + np.timedelta64(int(gap_days), "D") >= days[a]))
+
+
+def _fit_jobs(
+    jobs: Sequence[_Job],
+    nn_t: NNRegressor,
+    xgb_t: Any,
+    nn_weight: float,
+    seed: int,
+    xgb_workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[tuple[str, str], EnsembleModel | str]:
+    """Fit every job's network (one batched graph) and booster; an error is kept as text."""
+    if not jobs:
+        return {}
+    fixed = jobs[0].epochs is not None
+    if any((j.epochs is not None) != fixed for j in jobs):
+        raise ValueError("jobs of one call are either all early-stopped or all fixed")
+
+    def fit_xgb(job: _Job) -> Any:
+        try:
+            if job.trees is not None:
+                return XGBRegressorModel(**{**xgb_t.get_params(), "n_estimators": job.trees}).fit(
+                    job.X, job.y
+                )
+            if job.role != "val":
+                return clone(xgb_t).fit(job.X, job.y)
+            a = split_counts(len(job.y), nn_t.validation_fraction)[0]
+            es = (job.X[a:], job.y[a:])
+            return clone(xgb_t).fit(job.X[: a - job.purge], job.y[: a - job.purge], eval_set=es)
+        except ValueError as exc:
+            return exc
+
+    scaler_class()  # import scikit-learn here, not in two threads at once
+    with ThreadPoolExecutor(max_workers=max(1, xgb_workers)) as pool:
+        xgb_futures = [pool.submit(fit_xgb, job) for job in jobs]  # overlaps the TF run below
+        nn_fits = fit_nn_batched(
+            [(j.X, j.y) for j in jobs], nn_t, seed=seed,
+            purge=None if fixed else [j.purge for j in jobs],
+            epochs=[int(j.epochs or 0) for j in jobs] if fixed else None, progress=progress,
+        )  # fmt: skip
+        xgb_fits = [f.result() for f in xgb_futures]
+    fitted: dict[tuple[str, str], EnsembleModel | str] = {}
+    for job, nr, xr in zip(jobs, nn_fits, xgb_fits, strict=True):
+        key = (job.symbol, job.role)
+        if nr.model is None or isinstance(xr, Exception):
+            fitted[key] = str(nr.error if nr.model is None else xr)
+        else:
+            fitted[key] = EnsembleModel(nn_t, xgb_t, nn_weight).set_members(nr.model, xr)
+    return fitted
+
+
 def train_many(
     datasets: Mapping[str, tuple[Any, Any, Any]],
     *,
@@ -355,11 +465,11 @@ def train_many(
     horizon_days: int = 14,
     embargo_days: int | None = None,
     val_fraction: float = 0.2,
-    momentum_col: int = 2,
     leakage_diagnostic: bool = True,
     refit: str = "all",
     xgb_workers: int = 1,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, TrainResult]:
     """Validate and fit NN + XGBoost ensembles for many symbols at once.
 
@@ -371,12 +481,18 @@ def train_many(
         Unfitted templates for hyperparameters (notes' defaults when None).
     refit
         ``"all"`` (default): the final model is refitted on every sample given (all labels are
-        known, so nothing leaks; the most recent rows matter most for a time series), while the
-        metrics describe the same procedure on the purged split. ``"train"``: keep the model
-        fitted on the purged training part (cheaper, and metrics describe exactly that model).
+        known, so nothing leaks; the most recent rows matter most for a time series) for the
+        epoch and tree counts that early stopping picked on the purged training part (its last
+        ``nn.validation_fraction`` rows are the early-stopping slice, purged like the validation
+        block), while the metrics describe that inner model on the purged validation block.
+        ``"train"``: keep the inner model (cheaper; metrics describe exactly that model).
     xgb_workers
         Threads fitting boosters while TensorFlow trains the networks (xgboost releases the
         GIL); on 2 cores, 1 worker next to 1 TF thread uses both.
+    progress
+        Called as ``progress(done, total)`` in epoch steps: the inner (early-stopped) pass
+        counts up to ``nn.max_epochs``, the refit (``refit="all"``) from there to twice that,
+        each scaled to its own epoch bound, so a log shows how far training is.
 
     Returns
     -------
@@ -388,7 +504,8 @@ def train_many(
     nn_t = nn if nn is not None else NNRegressor(random_state=seed)
     xgb_t = xgb if xgb is not None else XGBRegressorModel(random_state=seed)
     results = {sym: TrainResult(sym) for sym in datasets}
-    jobs: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # (symbol, role, X, y)
+    embargo = int(horizon_days if embargo_days is None else embargo_days)
+    jobs: list[_Job] = []
     prepared: dict[str, dict[str, Any]] = {}
     for sym, (X, y, dates) in datasets.items():
         try:
@@ -403,36 +520,39 @@ def train_many(
             )
             tr = split.train_idx
             check_Xy(Xa[tr], ya[tr], min_samples=nn_t.min_samples)
+            purge = es_purge(d[tr], nn_t.validation_fraction, horizon_days + embargo)
         except ValueError as exc:
             results[sym].error = f"{sym}: {exc}"
             continue
         prepared[sym] = {"X": Xa, "y": ya, "d": d, "split": split}
-        jobs.append((sym, "val", Xa[tr], ya[tr]))
+        jobs.append(_Job(sym, "val", Xa[tr], ya[tr], purge=purge))
         if leakage_diagnostic:
             s_tr, s_va = shuffled_split(len(ya), val_fraction, seed)
             prepared[sym]["shuffled"] = (s_tr, s_va)
-            jobs.append((sym, "shuffled", Xa[s_tr], ya[s_tr]))
-        if refit == "all":
-            jobs.append((sym, "final", Xa, ya))
+            jobs.append(_Job(sym, "shuffled", Xa[s_tr], ya[s_tr]))
 
-    def fit_xgb(job: tuple[str, str, np.ndarray, np.ndarray]) -> Any:
-        try:
-            return clone(xgb_t).fit(job[2], job[3])
-        except ValueError as exc:
-            return exc
+    bound = int(nn_t.max_epochs)
+    total = bound * (2 if refit == "all" else 1)
 
-    with ThreadPoolExecutor(max_workers=max(1, xgb_workers)) as pool:
-        xgb_futures = [pool.submit(fit_xgb, job) for job in jobs]  # overlaps the TF run below
-        nn_fits = fit_nn_batched([(j[2], j[3]) for j in jobs], nn_t, seed=seed)
-        xgb_fits = [f.result() for f in xgb_futures]
+    def phase(k: int) -> Callable[[int, int], None] | None:
+        report = progress
+        if report is None:
+            return None
+        return lambda epoch, last: report(k * bound + round(bound * epoch / max(1, last)), total)
 
-    fitted: dict[tuple[str, str], EnsembleModel | str] = {}
-    for job, nr, xr in zip(jobs, nn_fits, xgb_fits, strict=True):
-        key = (job[0], job[1])
-        if nr.model is None or isinstance(xr, Exception):
-            fitted[key] = str(nr.error if nr.model is None else xr)
-        else:
-            fitted[key] = EnsembleModel(nn_t, xgb_t, nn_weight).set_members(nr.model, xr)
+    fitted = _fit_jobs(jobs, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(0))
+    if refit == "all":  # every known row, with the epochs and trees picked on the inner split
+        finals = []
+        for sym, p in prepared.items():
+            v = fitted.get((sym, "val"))
+            if isinstance(v, EnsembleModel):
+                n_ep, n_tr = max(1, v.nn_.best_epoch_), v.xgb_.best_n_trees_
+                finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, trees=n_tr))
+        fitted.update(_fit_jobs(finals, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(1)))
+        for job in finals:  # the loss that picked the epoch count describes the refit too
+            f, v = fitted[(job.symbol, "final")], fitted[(job.symbol, "val")]
+            if isinstance(f, EnsembleModel) and isinstance(v, EnsembleModel):
+                f.nn_.best_val_loss_ = v.nn_.best_val_loss_
 
     for sym, p in prepared.items():
         roles = ["val", "shuffled", "final"]
@@ -458,7 +578,8 @@ def train_many(
             val_model.predict_components(Xv),
             Xv,
             split,
-            momentum_col=momentum_col,
+            X_train=X[split.train_idx],
+            y_train=y[split.train_idx],
             shuffled=shuffled,
             n_trained=len(used),
         )
@@ -470,5 +591,7 @@ def train_many(
             "label_known_at": str(last + np.timedelta64(int(horizon_days), "D")),
             "horizon_days": int(horizon_days),
             "refit": refit,
+            "nn_epochs": int(final.nn_.best_epoch_),
+            "xgb_trees": int(final.xgb_.best_n_trees_),
         }
     return results

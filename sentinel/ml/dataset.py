@@ -22,11 +22,13 @@ import pandas as pd
 
 from sentinel.db import Store
 from sentinel.errors import LookAheadError
+from sentinel.feature_registry import is_default, select_features
 from sentinel.ml_features import (
     FEATURE_NAMES,
     compute_feature_matrix,
     sector_relative_strength_series,
 )
+from sentinel.timeutil import to_date
 
 #: Rows a symbol needs before its first sample (return_60d needs 60 bars).
 MIN_HISTORY = 60
@@ -36,6 +38,28 @@ MAX_GAP_DAYS = 10
 GAP_LOOKBACK = 252
 #: Trailing bars checked for trading: more than half of them at zero volume means "not traded".
 VOLUME_LOOKBACK = 20
+
+
+def _sectors_by_date(
+    full: Store, closes: pd.DataFrame, static: dict[str, str | None]
+) -> pd.DataFrame | None:
+    """date x symbol: the sector in force on each date (a sector history span there, else the
+    static sector), as :meth:`MarketView.sectors_as_of` reads it; None without a sector history
+    (the default path keeps the static map and its values)."""
+    rows = full.db.rows("SELECT symbol, sector, valid_from, valid_to FROM sector_history")
+    if not rows:
+        return None
+    dates = pd.DatetimeIndex(closes.index)
+    out = pd.DataFrame({sym: [static.get(sym)] * len(dates) for sym in closes.columns},
+                       index=dates, columns=closes.columns, dtype=object)  # fmt: skip
+    for sym, sector, start, end in rows:
+        if sym not in out.columns:
+            continue
+        on = dates >= pd.Timestamp(to_date(start))
+        if end is not None:
+            on &= dates <= pd.Timestamp(to_date(end))
+        out.loc[on, sym] = sector
+    return out
 
 
 class FeatureBook:
@@ -54,15 +78,25 @@ class FeatureBook:
         symbols: Iterable[str] | None = None,
         *,
         progress: Callable[[int, int], None] | None = None,
+        features: Iterable[str] | None = None,
+        market: str | None = None,
     ):
+        #: The columns served (default: the 20 built-ins); see :mod:`sentinel.feature_registry`.
+        self.feature_names = list(features) if features is not None else list(FEATURE_NAMES)
         full = store.view(None)
         panel = full.market.get_price_panel(list(symbols) if symbols is not None else None)
         self.symbols = sorted(panel["symbol"].unique())
-        market_sym = full.market.market_symbol()
+        # "the market" of the market features: the run's benchmark key when stored (else SPY...)
+        market_sym = full.market.market_symbol(market)
+        self.market_symbol = market_sym
         bench = full.market.get_benchmark(market_sym) if market_sym else None
         self.market = None if bench is None or bench.empty else bench["close"]
         closes = panel.pivot(index="date", columns="symbol", values="close")
+        sectors: dict[str, str | None] | pd.DataFrame
         sectors = {s.symbol: s.sector for s in full.market.securities()}
+        dated = _sectors_by_date(full, closes, sectors)
+        if dated is not None:  # a sector history: each day reads the sector in force that day
+            sectors = dated
         self.sector_strength = (
             sector_relative_strength_series(closes, sectors, self.market)
             if self.market is not None
@@ -70,6 +104,7 @@ class FeatureBook:
         )
         self._frames: dict[str, pd.DataFrame] = {}
         self._prices: dict[str, pd.DataFrame] = {}
+        self._served: dict[str, pd.DataFrame] = {}
         for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
             prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
             self._prices[sym] = prices
@@ -85,6 +120,8 @@ class FeatureBook:
                 sector_strength=strength,
                 sentiment=sentiment if not sentiment.empty else None,
             )
+            # The stored samples keep the 20 defaults; predictions and training read these.
+            self._served[sym] = select_features(self._frames[sym], prices, self.feature_names)
             if progress:
                 progress(i + 1, len(self.symbols))
 
@@ -105,7 +142,7 @@ class FeatureBook:
     def panel_as_of(
         self, symbols: Iterable[str], view: Store, as_of: date | None = None
     ) -> pd.DataFrame:
-        """symbol x FEATURE_NAMES as of ``as_of`` (default: the view's day) for the symbols with a
+        """symbol x feature_names as of ``as_of`` (default: the view's day) for the symbols with a
         bar by then; a date past the view's day raises :class:`LookAheadError`."""
         d = as_of or view.day
         if d is None:
@@ -115,13 +152,35 @@ class FeatureBook:
         when = pd.Timestamp(d)
         rows = {}
         for s in symbols:
-            frame = self._frames.get(s)
+            frame = self._served.get(s)
             if frame is None:
                 continue
             i = frame.index.searchsorted(when, side="right") - 1
             if i >= 0:
                 rows[s] = frame.iloc[i].to_numpy()
-        return pd.DataFrame.from_dict(rows, orient="index", columns=FEATURE_NAMES)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=self.feature_names)
+
+    def with_book_features(self, samples: pd.DataFrame, view: Store) -> pd.DataFrame:
+        """``samples`` with their features taken from this book (its ``feature_names``).
+
+        Stored samples hold the 20 defaults; a run with other features reads each sample's row
+        (symbol, date) from the book, through ``view``: no row past the view's day is read, and a
+        sample without that row is dropped.
+        """
+        if is_default(self.feature_names) or samples.empty:
+            return samples
+        out = []
+        for sym, g in samples.groupby("symbol", sort=False):
+            frame = self._served.get(str(sym))
+            if frame is None:
+                continue
+            frame = self._upto(frame, view)
+            at = frame.index.get_indexer(pd.DatetimeIndex(g["date"]))  # -1: not a bar by then
+            keep = at >= 0
+            g = g[keep].copy()
+            g["features"] = list(frame.to_numpy()[at[keep]])
+            out.append(g)
+        return pd.concat(out) if out else samples.iloc[:0]
 
 
 def sample_rows(
@@ -227,3 +286,33 @@ def samples_to_arrays(
         d = g["date"].to_numpy(dtype="datetime64[D]")
         out[str(sym)] = (X, y, d)
     return out
+
+
+def relabel_from_next_open(samples: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+    """Samples whose label starts at the next bar's open instead of T's close (``ml.label_from:
+    next_open``): close at ``label_known_at`` / open of the first bar after T - 1, what an order
+    decided at T's close and filled at the next open can earn. ``panel`` holds the bars (long
+    form, as :meth:`MarketRepository.get_price_panel` returns them) up to the training day;
+    a sample without such a bar, or with a non-positive open, is dropped.
+    """
+    if samples.empty:
+        return samples
+    parts = []
+    for sym, g in samples.groupby("symbol", sort=False):
+        bars = panel[panel["symbol"] == sym]
+        idx = pd.DatetimeIndex(pd.to_datetime(bars["date"]))
+        order = np.argsort(idx.values, kind="stable")
+        idx = idx[order]
+        opens = bars["open"].to_numpy(dtype="float64")[order]
+        closes = pd.Series(bars["close"].to_numpy(dtype="float64")[order], index=idx)
+        pos = idx.searchsorted(pd.DatetimeIndex(g["date"]), side="right")  # first bar after T
+        ok = pos < len(idx)
+        safe = np.where(ok, pos, 0)
+        first = np.where(ok, opens[safe] if len(opens) else np.nan, np.nan)
+        when = idx.values[safe] if len(idx) else np.full(len(g), np.datetime64("NaT"))
+        end = closes.reindex(pd.DatetimeIndex(g["label_known_at"])).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            label = end / first - 1.0
+        keep = ok & (first > 0) & np.isfinite(label) & (when <= g["label_known_at"].to_numpy())
+        parts.append(g[keep].assign(label=label[keep]))
+    return pd.concat(parts) if parts else samples.iloc[:0]

@@ -30,9 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sentinel.files import fsync_path
+from sentinel.ml._scaler import scaler_from_json, scaler_to_json
 from sentinel.ml.ensemble import EnsembleModel
 from sentinel.ml.errors import MLError, ModelLoadError
 from sentinel.ml.nn import NNRegressor
@@ -119,12 +118,8 @@ def serialize(symbol: str, model: Any, metadata: dict[str, Any] | None = None) -
     files: dict[str, bytes] = {
         "nn_model.keras": keras_bytes,
         "xgb_model.json": bytes(xgb.booster_.save_raw("json")),
-        "nn_scaler.json": _json_bytes(
-            {**common, "mean": nn.scaler_mean_.tolist(), "scale": nn.scaler_scale_.tolist()}
-        ),
-        "xgb_scaler.json": _json_bytes(
-            {**common, "mean": xgb.scaler_mean_.tolist(), "scale": xgb.scaler_scale_.tolist()}
-        ),
+        "nn_scaler.json": _json_bytes({**common, **scaler_to_json(nn.scaler_)}),
+        "xgb_scaler.json": _json_bytes({**common, **scaler_to_json(xgb.scaler_)}),
         "nn_metadata.json": _json_bytes(
             {
                 **common,
@@ -313,14 +308,9 @@ class ModelStore:
         n_feat = len(ens.get("features") or [])
         for name in ("nn_scaler.json", "xgb_scaler.json"):
             try:
-                mean = np.asarray(metas[name]["mean"], dtype=np.float64)
-                scale = np.asarray(metas[name]["scale"], dtype=np.float64)
-                fits = mean.shape == scale.shape == (n_feat,) and bool(np.all(scale > 0))
-            except (KeyError, TypeError, ValueError):
-                fits = False
-            if not fits:
-                return ModelHealth(str(symbol), version, f"{name} does not fit {n_feat} features",
-                                   ens)  # fmt: skip
+                scaler_from_json(metas[name], n_feat)
+            except ValueError as exc:
+                return ModelHealth(str(symbol), version, f"{name} {exc}", ens)
         try:
             with zipfile.ZipFile(io.BytesIO(data["nn_model.keras"])) as archive:
                 if "config.json" not in archive.namelist():
@@ -341,13 +331,9 @@ class ModelStore:
         scalers = {}
         for name in ("nn_scaler.json", "xgb_scaler.json"):
             try:
-                mean = np.asarray(metas[name]["mean"], dtype=np.float64)
-                scale = np.asarray(metas[name]["scale"], dtype=np.float64)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ModelLoadError(folder, f"{name} lacks numeric mean/scale: {exc}") from exc
-            if mean.shape != (n_feat,) or scale.shape != (n_feat,) or not np.all(scale > 0):
-                raise ModelLoadError(folder, f"{name} does not fit {n_feat} features")
-            scalers[name] = (mean, scale)
+                scalers[name] = scaler_from_json(metas[name], n_feat)
+            except ValueError as exc:
+                raise ModelLoadError(folder, f"{name} {exc}") from exc
         try:
             from sentinel.ml._tf import keras  # lazy: TensorFlow costs seconds to import
 
@@ -356,7 +342,7 @@ class ModelStore:
             )
             nn = NNRegressor.from_keras(
                 keras_model,
-                *scalers["nn_scaler.json"],
+                scalers["nn_scaler.json"],
                 nn_meta.get("hyperparameters", {}),
                 n_samples=nn_meta.get("n_samples", 0),
                 best_epoch=nn_meta.get("best_epoch", 0),
@@ -370,7 +356,7 @@ class ModelStore:
             booster.load_model(bytearray(data["xgb_model.json"]))
             booster.set_param({"nthread": 1})
             xgb = XGBRegressorModel(**xgb_meta.get("hyperparameters", {}))._set_state(
-                booster, *scalers["xgb_scaler.json"], n_samples=xgb_meta.get("n_samples", 0)
+                booster, scalers["xgb_scaler.json"], n_samples=xgb_meta.get("n_samples", 0)
             )
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(folder, f"xgb_model.json: {type(exc).__name__}: {exc}") from exc

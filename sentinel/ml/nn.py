@@ -13,7 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sentinel.ml._base import BaseModel
-from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy, fit_scaler
+from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy
+from sentinel.ml._scaler import ScaledInputs, fit_scaler
 from sentinel.ml._weights import BN_EPSILON, NNWeights
 from sentinel.ml.errors import ModelError, NotFittedError
 
@@ -55,7 +56,7 @@ def split_counts(n: int, validation_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
-class NNRegressor(BaseModel):
+class NNRegressor(ScaledInputs, BaseModel):
     """Per-symbol feed-forward regressor of the design notes, sklearn-style.
 
     Parameters
@@ -117,8 +118,8 @@ class NNRegressor(BaseModel):
         self._check_params()
         Xa, ya = check_Xy(X, y, min_samples=self.min_samples)
         n_tr, _ = split_counts(len(ya), self.validation_fraction)
-        mean, scale = fit_scaler(Xa)
-        Xs = ((Xa - mean) / scale).astype(np.float32)
+        scaler = fit_scaler(Xa)
+        Xs = scaler.transform(Xa).astype(np.float32)
         y_mean, y_std = target_scaler(ya, self.scale_target)
         yf = ((ya - y_mean) / y_std).astype(np.float32)
 
@@ -146,8 +147,7 @@ class NNRegressor(BaseModel):
         best = int(np.argmin(val_losses))
         return self._set_state(
             fold_target(extract_weights(model), y_mean, y_std),
-            mean,
-            scale,
+            scaler,
             n_samples=len(ya),
             best_epoch=best + 1,
             n_epochs=len(val_losses),
@@ -157,8 +157,7 @@ class NNRegressor(BaseModel):
     def _set_state(
         self,
         weights: NNWeights,
-        mean: np.ndarray,
-        scale: np.ndarray,
+        scaler: Any,
         *,
         n_samples: int,
         best_epoch: int,
@@ -167,9 +166,8 @@ class NNRegressor(BaseModel):
     ) -> NNRegressor:
         """Install fitted state (shared by Keras fit, the batched trainer and the store)."""
         self.weights_ = weights
-        self.scaler_mean_ = np.asarray(mean, dtype=np.float64)
-        self.scaler_scale_ = np.asarray(scale, dtype=np.float64)
-        self.n_features_in_ = int(self.scaler_mean_.shape[0])
+        self.scaler_ = scaler  # sklearn StandardScaler fitted on the training rows
+        self.n_features_in_ = int(scaler.mean_.shape[0])
         self.n_samples_ = int(n_samples)
         self.best_epoch_ = int(best_epoch)
         self.n_epochs_ = int(n_epochs)
@@ -184,8 +182,7 @@ class NNRegressor(BaseModel):
         """Predicted horizon return per row (numpy forward pass, inference-mode BatchNorm)."""
         self._check_fitted()
         Xa = check_X(X, self.n_features_in_)
-        Xs = (Xa - self.scaler_mean_) / self.scaler_scale_
-        return forward(self.weights_, Xs).astype(np.float64)
+        return forward(self.weights_, self.scaler_.transform(Xa)).astype(np.float64)
 
     def to_keras(self) -> Any:
         """A standard Keras model holding the fitted weights (what the store saves)."""
@@ -196,9 +193,9 @@ class NNRegressor(BaseModel):
 
     @classmethod
     def from_keras(
-        cls, model: Any, mean: ArrayLike, scale: ArrayLike, params: dict[str, Any], **info: Any
+        cls, model: Any, scaler: Any, params: dict[str, Any], **info: Any
     ) -> NNRegressor:
-        """Rebuild a fitted regressor from a loaded Keras model and scaler parameters."""
+        """Rebuild a fitted regressor from a loaded Keras model and its fitted scaler."""
         from sentinel.ml._keras import extract_weights  # lazy: imports TensorFlow
 
         p = dict(params)
@@ -207,8 +204,7 @@ class NNRegressor(BaseModel):
         reg = cls(**p)
         return reg._set_state(
             extract_weights(model),
-            np.asarray(mean, dtype=np.float64),
-            np.asarray(scale, dtype=np.float64),
+            scaler,
             n_samples=info.get("n_samples", 0),
             best_epoch=info.get("best_epoch", 0),
             n_epochs=info.get("n_epochs", 0),

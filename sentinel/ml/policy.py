@@ -28,6 +28,9 @@ class MLPolicy:
     min_samples: int
     max_epochs: int
     seed: int
+    model: str  # ml.model: per_symbol | pooled | hierarchical
+    target: str  # ml.target: return | excess | rank
+    label_from: str  # ml.label_from: close | next_open (a run-config knob, no setting)
 
     @classmethod
     def from_settings(cls, settings: Settings, **given: Any) -> MLPolicy:
@@ -40,6 +43,9 @@ class MLPolicy:
             "min_samples": settings.ml_min_samples_per_symbol,
             "max_epochs": WALK_FORWARD_MAX_EPOCHS,
             "seed": 0,
+            "model": settings.ml_model,
+            "target": settings.ml_target,
+            "label_from": "close",
         }
         unknown = set(given) - set(values)
         if unknown:

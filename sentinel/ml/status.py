@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.db import ModelRecord, Store
+from sentinel.ml.baselines import BASELINES
 from sentinel.ml.model_files import ModelHealth, ModelStore
 from sentinel.ml.validation import aggregate_metrics
 from sentinel.settings import Settings, effective_settings
@@ -103,9 +104,34 @@ def ml_status(store: Store, settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
+def baseline_ics(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Each stored baseline's validation IC, in :data:`~sentinel.ml.baselines.BASELINES` order.
+
+    Reports saved before the current set hold ``zero`` and ``momentum`` (the 20-day return):
+    those are shown under their stored names, never relabelled.
+    """
+    base = metrics.get("baselines") or {}
+    order = [b for b in BASELINES if b in base] + sorted(set(base) - set(BASELINES))
+    return {name: (base.get(name) or {}).get("ic") for name in order}
+
+
+def best_baseline(metrics: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The baseline with the highest validation IC: the figure a model's IC must beat."""
+    defined = [(ic, name) for name, ic in baseline_ics(metrics).items() if ic is not None]
+    if not defined:
+        return None, None
+    ic, name = max(defined)
+    return name, ic
+
+
 def model_entry(rec: ModelRecord, status: str = "ok", problem: str | None = None) -> dict[str, Any]:
-    """One symbol's model as the API lists it (with the momentum baseline's IC beside its own)."""
+    """One symbol's model as the API lists it, with every baseline's IC beside its own.
+
+    ``baseline_ic`` is the best baseline's IC (named by ``best_baseline``), ``baseline_ics``
+    each one's.
+    """
     m = rec.metrics or {}
+    best_name, best_ic = best_baseline(m)
     return {
         "symbol": rec.symbol,
         "status": status,
@@ -115,7 +141,9 @@ def model_entry(rec: ModelRecord, status: str = "ok", problem: str | None = None
         "validation_mae": m.get("validation_mae"),
         "validation_r2": m.get("validation_r2"),
         "validation_ic": m.get("validation_ic"),
-        "baseline_ic": (m.get("baselines") or {}).get("momentum", {}).get("ic"),
+        "baseline_ic": best_ic,
+        "best_baseline": best_name,
+        "baseline_ics": baseline_ics(m),
         "last_trained_at": rec.trained_at.isoformat() if rec.trained_at else None,
         "train_end": rec.train_end.isoformat() if rec.train_end else None,
         "version": rec.version,

@@ -14,10 +14,11 @@ from typing import Any
 
 from sentinel.db import ModelRecord, Store
 from sentinel.ml.batched import train_many
-from sentinel.ml.dataset import samples_to_arrays
+from sentinel.ml.dataset import relabel_from_next_open, samples_to_arrays
 from sentinel.ml.errors import MLError
 from sentinel.ml.model_files import ModelStore
 from sentinel.ml.nn import NNRegressor
+from sentinel.ml.pooled import MODEL_KINDS, POOLED, train_pooled, transform_target
 from sentinel.ml_features import FEATURE_NAMES
 from sentinel.symbols import SYMBOL_RULE, is_valid_symbol
 from sentinel.timeutil import require_date
@@ -35,6 +36,10 @@ class TrainReport:
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)
+    #: The input columns the models were trained on (recorded in each saved model's metadata).
+    features: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
+    #: ``ml.model`` pooled / hierarchical: one predictor for the whole universe (in memory only)
+    predictor: Any = None
 
     def summary(self) -> dict[str, Any]:
         """The notes' ``POST /api/ml/retrain`` shape."""
@@ -64,14 +69,29 @@ def train_as_of(
     validate: bool = True,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    book: Any | None = None,
+    model: str = "per_symbol",
+    target: str = "return",
+    label_from: str = "close",
+    epoch_progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
 
-    ``validate=True`` runs the purged validation and the shuffled-split leakage diagnostic and
-    refits the final model on all known samples (what the stored models use); ``validate=False``
-    keeps the model fitted on the purged training part and skips the diagnostic (walk-forward
-    backtests: half the cost, metrics still honest).
+    Every model uses every label known on ``as_of``: the network's epoch count and the
+    booster's tree count are picked by early stopping on a purged inner split (the oldest rows,
+    purged before the validation block and before the early-stopping slice), then the ensemble
+    is refitted on all known samples with exactly those counts. ``validate=True`` adds the
+    shuffled-split leakage diagnostic (one more fit per symbol); walk-forward backtests skip
+    it. ``book``: a :class:`~sentinel.ml.dataset.FeatureBook` whose ``feature_names``
+    replace the stored 20 (``ml.features``); the book reads each sample's row through
+    ``store``, never past its day. ``model`` and ``target`` are the run's ``ml.model`` and
+    ``ml.target`` (:mod:`sentinel.ml.pooled`): cross-sectional targets are taken over the
+    symbols trained (the run's universe), per sample date. ``label_from="next_open"`` measures
+    each label from the next bar's open (:func:`~sentinel.ml.dataset.relabel_from_next_open`).
+    ``epoch_progress``: the batched pass's ``(done, total)`` epoch steps (per-symbol models).
     """
+    if model not in MODEL_KINDS:
+        raise MLError(f"unknown ml.model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
     d = require_date(as_of, "as_of") if as_of is not None else None
     symbols = list(symbols) if symbols is not None else None  # read twice below
     samples = store.signals.get_training_samples(known_by=d, horizon_days=horizon_days)
@@ -79,6 +99,16 @@ def train_as_of(
         wanted = set(symbols)
         samples = samples[samples["symbol"].isin(wanted)]
     report = TrainReport(d)
+    if book is not None:  # a FeatureBook with the run's features (ml.features)
+        samples = book.with_book_features(samples, store)
+        report.features = list(book.feature_names)
+    if label_from not in ("close", "next_open"):
+        raise MLError(f"unknown ml.label_from {label_from!r}; choose close or next_open")
+    if label_from == "next_open" and len(samples):
+        panel = store.market.get_price_panel(sorted(samples["symbol"].unique()), end_date=d)
+        samples = relabel_from_next_open(samples, panel)
+    if target != "return" and len(samples):
+        samples = samples.assign(label=transform_target(samples["label"], samples["date"], target))
     data = samples_to_arrays(samples)
     if symbols is not None:
         for s in sorted(set(symbols) - set(data)):
@@ -88,10 +118,15 @@ def train_as_of(
         report.samples[sym] = len(y)
         if not is_valid_symbol(sym):  # e.g. imported before the rule: it fails alone
             report.failed[sym] = INVALID_SYMBOL
+        elif model != "per_symbol":
+            eligible[sym] = (X, y, dates)  # the pool takes every symbol's samples
         elif len(y) < min_samples:
             report.skipped[sym] = f"{len(y)} samples < ml_min_samples_per_symbol {min_samples}"
         else:
             eligible[sym] = (X, y, dates)
+    if model != "per_symbol":
+        return _train_pooled(report, eligible, model, horizon_days, min_samples, max_epochs,
+                             seed, validate)  # fmt: skip
     if not eligible:
         return report
     if progress:
@@ -101,8 +136,9 @@ def train_as_of(
         nn=NNRegressor(max_epochs=max_epochs, random_state=seed),
         horizon_days=horizon_days,
         leakage_diagnostic=validate,
-        refit="all" if validate else "train",
+        refit="all",
         seed=seed,
+        progress=epoch_progress,
     )
     for sym, res in results.items():
         if res.ok:
@@ -113,18 +149,44 @@ def train_as_of(
     return report
 
 
+def _train_pooled(
+    report: TrainReport,
+    data: dict[str, Any],
+    kind: str,
+    horizon_days: int,
+    min_samples: int,
+    max_epochs: int,
+    seed: int,
+    validate: bool,
+) -> TrainReport:
+    fit = train_pooled(
+        data, kind=kind, horizon_days=horizon_days, min_samples=min_samples,
+        max_epochs=max_epochs, seed=seed, validate=validate,
+    )  # fmt: skip
+    report.predictor = fit.predictor
+    if fit.predictor is not None:  # listed for counts and reports; scoring uses the predictor
+        report.models[POOLED] = fit.predictor.pooled
+        report.models.update(fit.residual_models)
+    report.metrics.update(fit.metrics)
+    report.failed.update(fit.failed)
+    return report
+
+
 def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: int = 14) -> None:
     """Write each trained model atomically under ``models_dir`` and its record to the database.
 
     A model that cannot be saved (:class:`MLError`, e.g. a symbol that cannot be a folder) moves
     from ``report.models`` to ``report.failed`` with the reason; the others are still saved.
     """
+    if report.predictor is not None:
+        raise MLError("pooled and hierarchical models are trained in walk-forward runs only; "
+                      "`sentinel ml train` stores per-symbol models")  # fmt: skip
     ms = ModelStore(models_dir)
     now = datetime.now(UTC)
     for sym, model in list(report.models.items()):
         metrics = report.metrics.get(sym, {})
         meta = {
-            "features": list(FEATURE_NAMES),
+            "features": list(report.features),
             "metrics": metrics,
             "training_samples": report.samples.get(sym),
             "trained_at": now.isoformat(),
@@ -145,7 +207,7 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
             ModelRecord(
                 symbol=sym,
                 trained_at=now,
-                # rows the stored model was fitted on (fewer than known with validate=False)
+                # rows the stored model was fitted on: every sample known by as_of
                 training_samples=int(metrics.get("training_samples", report.samples.get(sym, 0))),
                 train_end=report.as_of,
                 version=version,

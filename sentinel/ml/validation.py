@@ -4,8 +4,11 @@ Weekly samples with 14-day labels overlap, so a random split puts near-copies of
 sides and flatters the model. Here the validation block is the most recent ~20 % of samples by
 date; a training sample is kept only if its label window ``[T, T + horizon]`` ends before the
 block starts, with one more horizon of embargo: ``T + horizon + embargo < first validation date``.
-Every model is scored next to two naive baselines (zero return; trailing momentum) so a figure
-can be judged, and a shuffled split is reported only as a leakage diagnostic.
+Every model is scored next to the baseline set of :mod:`sentinel.ml.baselines` (zero, 20-day
+reversal, 60-day momentum, ridge on the same features fitted on the same training rows) so a
+figure can be judged, and a shuffled split is reported only as a leakage diagnostic. Stored
+reports from before that set (baselines ``zero`` and ``momentum``) still load: the readers here
+average whatever baselines a report holds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml.baselines import baseline_predictions
 from sentinel.ml.ensemble import EnsembleModel, clone
 from sentinel.ml.errors import ModelError
 
@@ -137,40 +141,25 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float 
     }
 
 
-def horizon_trading_days(horizon_days: int) -> int:
-    """Calendar horizon in trading days (5 per 7 calendar days)."""
-    return max(1, round(horizon_days * 5 / 7))
-
-
-def baseline_predictions(
-    X: ArrayLike, horizon_days: int = 14, momentum_col: int = 2
-) -> dict[str, np.ndarray]:
-    """Naive forecasts a model must beat: zero, and ``return_20d`` scaled to the horizon."""
-    Xa = np.asarray(X, dtype=np.float64)
-    r20 = Xa[:, momentum_col]
-    return {
-        "zero": np.zeros(len(Xa)),
-        "momentum": r20 * horizon_trading_days(horizon_days) / 20.0,
-    }
-
-
 def validation_report(
     y_val: ArrayLike,
     predictions: Mapping[str, ArrayLike],
     X_val: ArrayLike,
     split: PurgedSplit,
     *,
-    momentum_col: int = 2,
+    X_train: ArrayLike | None = None,
+    y_train: ArrayLike | None = None,
     shuffled: Mapping[str, Any] | None = None,
     n_trained: int | None = None,
 ) -> dict[str, Any]:
     """Per-symbol JSON-able metrics: models, baselines, split summary, leakage diagnostic.
 
     The top-level ``validation_*`` keys are the ensemble's, as the notes' API shows them;
-    ``training_samples`` is how many rows the final model was fitted on.
+    ``training_samples`` is how many rows the final model was fitted on. ``X_train``/``y_train``
+    are the rows the validated model was fitted on: the ridge baseline is fitted on the same.
     """
     models = {k: regression_metrics(y_val, p) for k, p in predictions.items()}
-    base = baseline_predictions(X_val, split.horizon_days, momentum_col)
+    base = baseline_predictions(X_val, split.horizon_days, X_train=X_train, y_train=y_train)
     report: dict[str, Any] = {
         "split": split.summary(),
         "models": models,
@@ -228,7 +217,6 @@ def validate_symbol(
     horizon_days: int = 14,
     val_fraction: float = 0.2,
     embargo_days: int | None = None,
-    momentum_col: int = 2,
     leakage_diagnostic: bool = True,
 ) -> dict[str, Any]:
     """Purged validation of one symbol with single (non-batched) fits; see ``train_many``.
@@ -252,6 +240,7 @@ def validate_symbol(
         tr, va = order[tr], order[va]
         shuf = clone(template).fit(Xa[tr], ya[tr])
         shuffled = regression_metrics(ya[va], shuf.predict(Xa[va]))
+    tr = split.train_idx
     return validation_report(
-        ya[split.val_idx], preds, Xv, split, momentum_col=momentum_col, shuffled=shuffled
+        ya[split.val_idx], preds, Xv, split, X_train=Xa[tr], y_train=ya[tr], shuffled=shuffled
     )

@@ -8,11 +8,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sentinel.ml._base import BaseModel
-from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy, fit_scaler
+from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy
+from sentinel.ml._scaler import ScaledInputs, fit_scaler
 from sentinel.ml.errors import NotFittedError
 
 
-class XGBRegressorModel(BaseModel):
+class XGBRegressorModel(ScaledInputs, BaseModel):
     """Gradient-boosted trees (150 x depth 4, lr 0.05, subsample/colsample 0.8), sklearn-style.
 
     The inputs are standardised like the network's although trees do not need it: one contract
@@ -55,24 +56,44 @@ class XGBRegressorModel(BaseModel):
             "verbosity": 0,
         }
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> XGBRegressorModel:
-        """Fit the booster on standardised ``X`` (scaler fitted on these rows only)."""
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        eval_set: tuple[ArrayLike, ArrayLike] | None = None,
+        early_stopping_rounds: int = 20,
+    ) -> XGBRegressorModel:
+        """Fit the booster on standardised ``X`` (scaler fitted on these rows only).
+
+        With ``eval_set`` (a later, purged slice), boosting stops once its error has not improved
+        for ``early_stopping_rounds`` trees and the booster keeps the best number of trees
+        (``best_n_trees_``): how walk-forward training picks the tree count before refitting
+        on every known row with exactly that many trees.
+        """
         import xgboost as xgb  # lazy: keeps `import sentinel.ml.models` light
 
         Xa, ya = check_Xy(X, y, min_samples=self.min_samples)
-        mean, scale = fit_scaler(Xa)
-        dtrain = xgb.DMatrix((Xa - mean) / scale, label=ya)
-        booster = xgb.train(self._booster_params(), dtrain, num_boost_round=int(self.n_estimators))
-        return self._set_state(booster, mean, scale, n_samples=len(ya))
+        scaler = fit_scaler(Xa)
+        dtrain = xgb.DMatrix(scaler.transform(Xa), label=ya)
+        rounds = int(self.n_estimators)
+        if eval_set is None:
+            booster = xgb.train(self._booster_params(), dtrain, num_boost_round=rounds)
+            return self._set_state(booster, scaler, n_samples=len(ya))
+        Xe = check_X(eval_set[0], Xa.shape[1], what="eval_set X")
+        deval = xgb.DMatrix(scaler.transform(Xe), label=np.asarray(eval_set[1], np.float64))
+        booster = xgb.train(
+            self._booster_params(), dtrain, num_boost_round=rounds, evals=[(deval, "es")],
+            early_stopping_rounds=int(early_stopping_rounds), verbose_eval=False,
+        )  # fmt: skip
+        best = int(booster.best_iteration) + 1
+        return self._set_state(booster[:best], scaler, n_samples=len(ya))
 
-    def _set_state(
-        self, booster: Any, mean: np.ndarray, scale: np.ndarray, *, n_samples: int
-    ) -> XGBRegressorModel:
+    def _set_state(self, booster: Any, scaler: Any, *, n_samples: int) -> XGBRegressorModel:
         self.booster_ = booster
-        self.scaler_mean_ = np.asarray(mean, dtype=np.float64)
-        self.scaler_scale_ = np.asarray(scale, dtype=np.float64)
-        self.n_features_in_ = int(self.scaler_mean_.shape[0])
+        self.scaler_ = scaler  # sklearn StandardScaler fitted on the training rows
+        self.n_features_in_ = int(scaler.mean_.shape[0])
         self.n_samples_ = int(n_samples)
+        self.best_n_trees_ = int(booster.num_boosted_rounds())
         return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -80,5 +101,5 @@ class XGBRegressorModel(BaseModel):
         if not hasattr(self, "booster_"):
             raise NotFittedError(self)
         Xa = check_X(X, self.n_features_in_)
-        Xs = (Xa - self.scaler_mean_) / self.scaler_scale_
+        Xs = self.scaler_.transform(Xa)
         return np.asarray(self.booster_.inplace_predict(Xs), dtype=np.float64).reshape(-1)

@@ -46,7 +46,10 @@ def test_unknown_option_is_usage_error(tmp_path):
 BAD_CONFIGS = {
     "strategy: {name: nope}\n": "unknown strategy 'nope'",
     "ml: {blend_ratio: 1.5}\n": "ml.blend_ratio (line 3)",
-    "universe: {kind: sector, sectors: [Nowhere]}\n": "universe: no security",
+    "universe: {kind: sector, sectors: [Nowhere]}\n": "unknown sector(s) 'Nowhere'; the store's "
+    "sectors: Consumer",
+    "benchmark: SPX\n": "benchmark: unknown benchmark 'SPX'; the store's benchmarks: MARKET",
+    "ml: {mode: offf}\n": "ml.mode (line 3): Input should be 'walk_forward', 'current' or 'off'",
 }
 
 

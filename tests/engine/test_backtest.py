@@ -67,10 +67,31 @@ def test_outputs_and_stored_run(wf_result):
     assert run.config_hash == result.config.config_hash()
     assert run.metrics["sharpe_ratio"] == pytest.approx(metrics["sharpe_ratio"])
     assert "Demo" not in (out / "trades.csv").read_text()[:100]
+    report = (out / "report.html").read_text()
+    assert "ML: cross-sectional IC" in report and "XGBoost gain by feature" in report
+    assert "network permutation importance" in report and "predicted vs realised" in report
     preds = result.predictions
     assert preds["ml_score"].notna().any()  # the models were used ...
     assert (preds["model_id"].dropna().str.startswith("walk_forward:")).all()
     assert set(preds["fallback"].dropna()) <= {"no model", "ml disabled for symbol", "no features"}
+
+
+def test_predictions_csv_joins_the_realised_return_once_known(wf_result):
+    result, out, store = wf_result
+    preds = pd.read_csv(out / "predictions.csv", parse_dates=["date"])
+    horizon, end = pd.Timedelta(days=result.config.ml.horizon_days), result.equity.index[-1]
+    pending = preds["date"] + horizon > end
+    assert pending.any() and (~pending).any()
+    assert not preds.loc[pending, "known"].any()
+    assert preds.loc[pending, "realised_return"].isna().all()
+    assert (preds["known"] == preds["realised_return"].notna()).all()
+    assert preds.loc[~pending, "known"].mean() > 0.9
+    closes = store.market.get_close_panel(sorted(preds["symbol"].unique()))
+    closes.index = pd.to_datetime(closes.index)
+    for row in preds[preds["known"]].sample(20, random_state=3).itertuples():
+        s = closes[row.symbol].dropna()
+        later = s.loc[: row.date + horizon]
+        assert row.realised_return == pytest.approx(later.iloc[-1] / s.loc[row.date] - 1.0)
 
 
 def test_ledger_invariants(wf_result):
@@ -205,7 +226,14 @@ sys.argv = ["sentinel", *sys.argv[1:]]
 main()
 """
 
-OUTPUTS = {"metrics.json", "trades.csv", "equity.csv", "report.html", "predictions.csv"}
+OUTPUTS = {
+    "metrics.json",
+    "trades.csv",
+    "equity.csv",
+    "report.html",
+    "predictions.csv",
+    "round_trips.csv",
+}
 
 
 def _folder(path: Path) -> dict[str, bytes]:

@@ -44,3 +44,13 @@ def test_clock_orders_events_and_retrains_once_per_period():
         if t.has(EventType.RETRAIN):
             assert t.has(EventType.REBALANCE)
             assert t.events.index(EventType.RETRAIN) < t.events.index(EventType.REBALANCE)
+
+
+def test_calendar_clock_rebalances_on_sessions_and_skips_a_gap():
+    # March 2016: Good Friday (25th) is a holiday; the data also lacks Friday the 11th (a gap)
+    days = [d for d in _bdays(date(2016, 3, 1), 23) if d not in (date(2016, 3, 11),
+                                                                 date(2016, 3, 25))]  # fmt: skip
+    clock = SimulationClock(days, RebalanceConfig(every="weekly"), calendar="XNYS")
+    assert clock.rebalance_dates == [date(2016, 3, 4), date(2016, 3, 18), date(2016, 3, 24)]
+    # without the calendar the rule reads the data: the gap's Thursday would stand in for it
+    assert date(2016, 3, 10) in rebalance_days(days, RebalanceConfig(every="weekly"))

@@ -241,3 +241,20 @@ def test_oversized_file_is_refused(tmp_path):
     from engine.config import MAX_CONFIG_BYTES
 
     _refused(_write(tmp_path, BASE + "#" * MAX_CONFIG_BYTES + "\n"), "larger than")
+
+
+@pytest.mark.parametrize("word", ["off", "Off", "OFF", "no", "false", '"off"'])
+def test_ml_mode_off_as_written_in_yaml(tmp_path, word):
+    # YAML 1.1 reads a bare off (or no, false) as the boolean false: it still means mode off
+    cfg = load_config(_write(tmp_path, BASE + f"  mode: {word}\n"))
+    assert cfg.ml.mode == "off" and not cfg.ml.active
+    quoted = load_config(_write(tmp_path, BASE + "  mode: 'off'\n"))
+    assert cfg.config_hash() == quoted.config_hash()
+
+
+@pytest.mark.parametrize("word", ["on", "true", "offf", "walk-forward"])
+def test_a_bad_ml_mode_lists_the_valid_ones(tmp_path, word):
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(tmp_path, BASE + f"  mode: {word}\n"))
+    assert "ml.mode (line 9)" in str(exc.value)
+    assert "'walk_forward', 'current' or 'off'" in str(exc.value)

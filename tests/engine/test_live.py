@@ -6,18 +6,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from engine.backtest import run_backtest
 from engine.config import RunConfig, load_config
-from engine.live import LiveRunner, sync_prices
+from engine.live import LiveRunner, replay_parity, sync_prices
 from sentinel.db import Store
 from sentinel.errors import SentinelError
 from tests.conftest import make_demo_db
@@ -182,3 +184,156 @@ def test_a_delisted_holding_is_settled_and_recorded(tmp_path):
     assert [o.symbol for o in settled] == [gone.symbol]
     assert settled[0].status == "filled" and settled[0].fill_day > gone.universe_to
     assert gone.symbol not in store.records.get_live_account("paper").positions
+
+
+def test_a_daily_once_job_makes_the_orders_of_replay_and_of_the_backtest(demo_db, tmp_path):
+    """Cron runs ``live --once`` every day of March 2016 while bars arrive one day at a time.
+    The rebalance days are the calendar's (Good Friday's moves to Thursday the 24th), so the job
+    rebalances on the backtest's days and only marks the book on the others."""
+    cfg = RunConfig.model_validate({**CFG, "start": "2016-03-01", "end": "2016-03-31"})
+    bt = run_backtest(cfg, store=_copy(demo_db, tmp_path, "bt.db"), save=False)
+    replay = _copy(demo_db, tmp_path, "replay.db")
+    LiveRunner(cfg, replay, replay=True).run_due()
+    path = tmp_path / "cron.db"
+    shutil.copy(demo_db, path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM prices WHERE date >= '2016-03-01'")
+    rebalanced = []
+    day = date(2016, 3, 1)
+    while day <= date(2016, 3, 31):
+        with sqlite3.connect(path) as db:  # today's bars arrive
+            db.execute("ATTACH DATABASE ? AS full", (str(demo_db),))
+            db.execute("INSERT INTO prices SELECT * FROM full.prices WHERE date = ?",
+                       (day.isoformat(),))  # fmt: skip
+        store = Store(f"sqlite:///{path}")
+        for r in LiveRunner(cfg, store, today=day).run_due(once=True):
+            assert r.day == day
+            assert bool(r.orders_sent) <= r.rebalanced  # a plain day sends nothing
+            if r.rebalanced:
+                rebalanced.append(r.day)
+        store.engine.dispose()
+        day += timedelta(days=1)
+    assert rebalanced == sorted(bt.log.decisions) == [
+        date(2016, 3, 4), date(2016, 3, 11), date(2016, 3, 18), date(2016, 3, 24),
+    ]  # fmt: skip
+    cron = _orders(Store(f"sqlite:///{path}"), "paper")
+    assert cron == _orders(replay, "paper") == _backtest_orders(bt)
+    acct = Store(f"sqlite:///{path}").records.get_live_account("paper")
+    assert acct.cash == pytest.approx(bt.equity["cash"].iloc[-1])
+
+
+def test_replay_with_impact_costs_and_a_carried_cap_fills_like_the_backtest(demo_db, tmp_path):
+    """Live reads ADV and volatility from the store day by day; the backtest from its preloaded
+    bars: the same fills, prices and cash, including the rests the cap carries to later days."""
+    costs = {"model": "sqrt_impact", "participation_cap": 0.02, "on_cap": "carry"}
+    cfg = RunConfig.model_validate({**CFG, "end": "2016-07-29", "initial_cash": 1e9,
+                                    "costs": costs})  # fmt: skip
+    bt = run_backtest(cfg, store=_copy(demo_db, tmp_path, "bt.db"), save=False)
+    assert bt.metrics["n_capped_orders"] > 0
+    store = _copy(demo_db, tmp_path, "live.db")
+    LiveRunner(cfg, store, replay=True).run_due()
+    live = sorted((o.fill_day, o.symbol, o.quantity, o.fill_price, o.order_id)
+                  for o in store.records.live_orders("paper") if o.status == "filled")  # fmt: skip
+    back = sorted((t.date.date(), t.symbol, t.quantity if t.side == "buy" else -t.quantity,
+                   t.price, t.order_id) for t in bt.trades.itertuples())  # fmt: skip
+    live, back = ([t[:-1] + (t[-1].split(":", 1)[1],) for t in x] for x in (live, back))
+    assert any(":carry:" in t[-1] for t in back)
+    assert [t[:2] + (t[-1],) for t in live] == [t[:2] + (t[-1],) for t in back]
+    np.testing.assert_allclose([t[2:4] for t in live], [t[2:4] for t in back], rtol=1e-9)
+    acct = store.records.get_live_account("paper")
+    assert acct.cash == pytest.approx(bt.equity["cash"].iloc[-1])
+
+
+def test_cli_replay_prints_a_compact_progress_and_a_parity_summary(demo_db, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    cfg_path = tmp_path / "paper.yaml"
+    cfg_path.write_text(yaml.safe_dump(CFG))
+    store = _copy(demo_db, tmp_path, "cli.db")
+    url = str(store.engine.url)
+    args = ["--db", url, "live", str(cfg_path), "--replay"]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    n_days = len(LiveRunner(load_config(cfg_path), store, replay=True).clock.known_days())
+    assert n_days > 80 and len(lines) <= 20  # about ten progress lines, not one per day
+    assert f"[paper] replayed {n_days} day(s), 2016-06-01 to 2016-09-30" in r.output
+    assert lines[-1].startswith("[paper] parity with the backtest: ")
+    assert lines[-1].endswith(": equal")
+    # a tampered fill is named, not hidden
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.execute("UPDATE live_orders SET fill_price = fill_price * 1.01 "
+                   "WHERE order_id = (SELECT MIN(order_id) FROM live_orders)")  # fmt: skip
+    line = replay_parity(load_config(cfg_path), store, "paper")
+    assert "DIFFERENT: 1 fill(s) differ in day, quantity or price" in line
+
+
+def test_a_session_without_bars_is_reported_as_a_data_gap(demo_db, tmp_path):
+    from engine.live import LiveClock
+
+    cfg = RunConfig.model_validate(CFG)
+    store = _copy(demo_db, tmp_path, "gap.db")
+    assert LiveClock(cfg, store, replay=True).gap_warning() is None
+    with sqlite3.connect(tmp_path / "gap.db") as db:
+        db.execute("DELETE FROM prices WHERE date = '2016-07-12'")
+    clock = LiveClock(cfg, store, replay=True)
+    line = clock.gap_warning()
+    assert line == (
+        "data gaps: 1 XNYS session(s) without any bar between 2016-06-01 and 2016-09-30 "
+        "(first 2016-07-12): not processed"
+    )
+    assert date(2016, 7, 12) not in [t.day for t in clock.due(None)]
+
+
+def test_a_daily_once_job_catches_up_on_actions_dated_on_days_it_skipped(demo_db, tmp_path):
+    """A split on a Saturday and a dividend on a session whose bars never came (a data gap) fall
+    on days the cron job never processes: the next process applies both, as the backtest does on
+    its next session, so shares and cash end equal to the backtest's and to replay's."""
+    from sentinel.data.importer import import_files
+
+    base = tmp_path / "base.db"
+    shutil.copy(demo_db, base)
+    db = sqlite3.connect(base)
+    with db:
+        db.execute("DELETE FROM prices WHERE date = '2016-03-16'")  # the gap day
+    db.close()
+    store = Store(f"sqlite:///{base}")
+    symbols = [s.symbol for s in store.market.securities()]
+    actions = tmp_path / "actions.csv"
+    actions.write_text(
+        "date,symbol,split_coefficient,dividend\n"
+        + "".join(f"2016-03-12,{s},2,\n2016-03-16,{s},,0.5\n" for s in symbols)
+    )
+    import_files(store, [actions])
+    store.engine.dispose()
+    cfg = RunConfig.model_validate({**CFG, "start": "2016-03-01", "end": "2016-03-31"})
+    bt = run_backtest(cfg, store=_copy(base, tmp_path, "bt.db"), save=False)
+    kinds = {(e.day, e.kind) for e in bt.log.book_events}
+    assert {(date(2016, 3, 14), "split"), (date(2016, 3, 17), "dividend")} <= kinds
+    replay = _copy(base, tmp_path, "replay.db")
+    LiveRunner(cfg, replay, replay=True).run_due()
+    path = tmp_path / "cron.db"
+    shutil.copy(base, path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM prices WHERE date >= '2016-03-01'")
+    day = date(2016, 3, 1)
+    while day <= date(2016, 3, 31):
+        with sqlite3.connect(path) as db:  # today's bars arrive (none on 12th, 13th and 16th)
+            db.execute("ATTACH DATABASE ? AS full", (str(base),))
+            db.execute("INSERT INTO prices SELECT * FROM full.prices WHERE date = ?",
+                       (day.isoformat(),))  # fmt: skip
+        cron = Store(f"sqlite:///{path}")
+        LiveRunner(cfg, cron, today=day).run_due(once=True)
+        cron.engine.dispose()
+        day += timedelta(days=1)
+    cron_acct = Store(f"sqlite:///{path}").records.get_live_account("paper")
+    replay_acct = replay.records.get_live_account("paper")
+    held = {s: q for s, q in replay_acct.positions.items() if q}
+    assert held  # the book holds shares through both actions
+    assert {s: q for s, q in cron_acct.positions.items() if q} == pytest.approx(held)
+    for acct in (cron_acct, replay_acct):
+        assert acct.cash == pytest.approx(bt.equity["cash"].iloc[-1])
+        value = acct.cash + sum(q * acct.last_price[s] for s, q in acct.positions.items())
+        assert value == pytest.approx(bt.equity["equity"].iloc[-1])

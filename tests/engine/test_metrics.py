@@ -86,6 +86,23 @@ def test_benchmark_alignment_forward_fills_and_never_looks_ahead():
     assert m["excess_return"] == pytest.approx(m["cagr"] - m["benchmark_cagr"])
 
 
+def test_alpha_beta_and_active_figures_against_numpy():
+    rng = np.random.default_rng(5)
+    bench_r = rng.normal(0.0003, 0.01, 200)
+    port_r = 0.0001 + 1.3 * bench_r + rng.normal(0, 0.004, 200)
+    equity = _curve(100 * np.cumprod(np.r_[1.0, 1 + port_r]))
+    benchmark = _curve(50 * np.cumprod(np.r_[1.0, 1 + bench_r]))
+    m = compute_metrics(equity, benchmark, NO_TRADES)
+    slope, intercept = np.polyfit(bench_r, port_r, 1)
+    assert m["beta"] == pytest.approx(slope, rel=1e-6)
+    assert m["alpha"] == pytest.approx((1 + intercept) ** 252 - 1, rel=1e-6)
+    active = port_r - bench_r
+    assert m["tracking_error"] == pytest.approx(active.std(ddof=1) * np.sqrt(252), rel=1e-6)
+    ir = active.mean() / active.std(ddof=1) * np.sqrt(252)
+    assert m["information_ratio"] == pytest.approx(ir, rel=1e-6)
+    assert compute_metrics(equity, None, NO_TRADES)["beta"] is None
+
+
 def test_benchmark_starting_late_is_measured_where_known():
     equity = _curve([100, 101, 102, 103])
     benchmark = pd.Series([10.0, 11.0], index=equity.index[2:])
@@ -111,6 +128,9 @@ def test_turnover_costs_and_trade_count_by_hand():
     assert m["turnover"] == pytest.approx(2000 / 2 / 1000 / 1.0)
     assert m["n_trades"] == 3.0
     assert m["total_costs"] == pytest.approx(2.4)
+    assert m["costs_to_capital"] == pytest.approx(2.4 / 1000.0)  # first equity value by default
+    given = compute_metrics(equity, None, trades, initial_capital=800.0)
+    assert given["costs_to_capital"] == pytest.approx(2.4 / 800.0)
 
 
 def test_no_trades_is_zero_turnover():

@@ -115,9 +115,12 @@ def test_only_the_runner_sets_now():
     """Outside engine/runner.py no production module binds a view to a day.
 
     The HMM regime backfill (sentinel/regime_backfill.py) still fits one detector per date on its
-    own view; it is a per-symbol batch job outside the run loop and is listed here by name.
+    own view; it is a per-symbol batch job outside the run loop and is listed here by name. The
+    cross-sectional evaluation (engine/evaluate.py) runs after a backtest: it adds the baselines
+    for the days the run scored, each on a view bound to that day, and reads realised returns on
+    a view bound to the run's last day; it is listed by name too.
     """
-    allowed = {"engine/runner.py", "sentinel/regime_backfill.py"}
+    allowed = {"engine/runner.py", "sentinel/regime_backfill.py", "engine/evaluate.py"}
     found = {}
     for pkg in ("sentinel", "engine", "strategies", "cli", "scripts"):
         for path in sorted((ROOT / pkg).rglob("*.py")):

@@ -20,6 +20,7 @@ from sentinel.api.deps import (
     SymbolDep,
     TokenDep,
 )
+from sentinel.api.routes.ml_performance import find_evaluation
 from sentinel.ml.drift import drift_report
 from sentinel.ml.model_files import ModelStore
 from sentinel.ml.status import (
@@ -141,7 +142,10 @@ def get_performance(
     window_days: Annotated[int, Query(ge=1, le=3650)] = 90,
     model_mode: Literal["walk_forward", "current"] | None = None,
 ):
-    return drift_report(
+    body = drift_report(
         store, window_days=window_days, horizon_days=settings.ml_prediction_horizon_days,
         model_mode=model_mode,
     )  # fmt: skip
+    # the latest `sentinel ml evaluate` summary (rank IC per score and baseline), if any
+    body["cross_sectional"] = find_evaluation(store, None, per_day=False)
+    return body

@@ -1,8 +1,9 @@
-"""Stored backtest runs and sweeps (read only): summaries, and equity curves for the charts.
+"""Stored backtest runs and sweeps (read only): summaries, equity curves, their reports.
 
 Lists carry no curves (a run's equity is thousands of rows); ``/api/runs/{id}`` and
-``/api/sweeps/{sweep_id}`` return them as columns (``{"date": [...], "equity": [...]}``), the form
-a chart takes directly.
+``/api/sweeps/{sweep_id}`` return them as columns (``{"date": [...], "equity": [...],
+"benchmark": [...]}``), the form a chart takes directly. ``/api/runs/{id}/report`` serves the
+report.html (a sweep point: sweep.html) of the output folder the run recorded, nothing else.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from sentinel.api._cache import runs_fingerprint
 from sentinel.api._json import dumps
 from sentinel.api.deps import StoreDep
+from sentinel.api.run_labels import ml_label, report_file, strategy_label, universe_label
 from sentinel.db import BacktestRun
 from sentinel.errors import NotFoundError
 
@@ -52,30 +56,60 @@ def columns(text: str) -> dict[str, list[Any]]:
 
 
 def summary(run: BacktestRun) -> dict[str, Any]:
-    """What a list shows: identity, the blend ratio and mode, and the metrics."""
-    ml = (run.config or {}).get("ml", {})
+    """What a list shows: identity, period, strategy, universe, ML mode, metrics, report link."""
+    cfg = run.config or {}
+    ml = cfg.get("ml") or {}
+    report = report_file(cfg, bool(run.sweep_id))
     return {
         "id": run.id,
         "name": run.name,
         "config_hash": run.config_hash,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "sweep_id": run.sweep_id,
-        "start": (run.config or {}).get("start"),
-        "end": (run.config or {}).get("end"),
+        "start": cfg.get("start"),
+        "end": cfg.get("end"),
+        "strategy": strategy_label(cfg),
+        "universe": universe_label(cfg),
+        "benchmark": cfg.get("benchmark"),
         "blend_ratio": ml.get("blend_ratio"),
-        "ml_mode": ml.get("mode"),
+        "ml_mode": ml_label(cfg),
         "metrics": run.metrics,
+        "report_url": f"/api/runs/{run.id}/report" if report else None,
+        "report_kind": report.stem if report else None,
     }
 
 
-def detail(run: BacktestRun) -> dict[str, Any]:
+def detail(run: BacktestRun, store: Any = None) -> dict[str, Any]:
+    """A run with its equity curve and, beside it, the benchmark's close.
+
+    Rows stored before the benchmark was kept with the curve take it from the store's benchmark
+    series over the run's dates (``store`` given), the series the run was measured against.
+    """
     trades = columns(run.trades_csv)
+    equity = columns(run.equity_csv)
+    if "benchmark" not in equity and store is not None and equity.get("date"):
+        equity["benchmark"] = _stored_benchmark(store, run, equity["date"])
+    out = summary(run)
+    if out["benchmark"] is None and store is not None:
+        out["benchmark"] = store.market.market_symbol()  # what the run used when none was named
     return {
-        **summary(run),
+        **out,
         "config": run.config,
-        "equity": columns(run.equity_csv),
+        "equity": equity,
         "n_trades": len(next(iter(trades.values()), [])),
     }
+
+
+def _stored_benchmark(store: Any, run: BacktestRun, dates: list[str]) -> list[float | None]:
+    symbol = (run.config or {}).get("benchmark") or store.market.market_symbol()
+    if not symbol:
+        return [None] * len(dates)
+    days = [date.fromisoformat(d[:10]) for d in dates]
+    bars = store.market.get_benchmark(symbol, start_date=days[0], end_date=days[-1])
+    if bars.empty:
+        return [None] * len(dates)
+    close = {pd_day.date(): float(v) for pd_day, v in bars["close"].items()}
+    return [close.get(d) for d in days]
 
 
 @router.get("/runs", summary="Stored backtest runs (newest last)")
@@ -109,9 +143,40 @@ def _runs_payload(store: Any, sweep_id: str | None) -> dict[str, Any]:
 )
 def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep):
     try:
-        return detail(store.records.get_backtest_run(run_id))
+        return detail(store.records.get_backtest_run(run_id), store)
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+#: The report is the run's own HTML: shown sandboxed (an opaque origin: it cannot read the UI's
+#: stored token or call the API as the page) and with no network access.
+REPORT_CSP = (
+    "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
+)
+
+
+@router.get(
+    "/runs/{run_id}/report",
+    response_class=FileResponse,
+    responses={404: {"description": "no such run, or its report is not in its folder"}},
+    summary="The run's HTML report (a sweep point: the sweep's) from its recorded folder",
+)
+def get_report(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], store: StoreDep) -> FileResponse:
+    try:
+        run = store.records.get_backtest_run(run_id)
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    path = report_file(run.config or {}, bool(run.sweep_id))
+    if path is None:
+        folder = (run.config or {}).get("output") or "no folder recorded"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"run {run_id} has no report file ({folder})"
+        )
+    return FileResponse(
+        path, media_type="text/html",
+        headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"},
+    )  # fmt: skip
 
 
 @router.get("/sweeps", summary="Stored runs grouped by sweep")
@@ -143,4 +208,4 @@ def get_sweep(sweep_id: Annotated[str, Path(pattern=SWEEP_PATTERN)], store: Stor
     runs = store.records.list_backtest_runs(sweep_id)
     if not runs:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep with id {sweep_id!r}")
-    return {"sweep_id": sweep_id, "runs": [detail(r) for r in runs]}
+    return {"sweep_id": sweep_id, "runs": [detail(r, store) for r in runs]}

@@ -72,3 +72,45 @@ def sampled_store(demo_store):
 
     generate_samples(demo_store, horizon_days=14)
     return demo_store
+
+
+@pytest.fixture(scope="session")
+def recorded_runs(tmp_path_factory):
+    """A small demo database holding two real backtests and a two-point sweep, each with its
+    outputs on disk: ``(db_url, {"a": id, "b": id, "sweep": [ids]}, root)``."""
+    from engine.backtest import run_backtest
+    from engine.config import RunConfig
+    from engine.sweep import SweepConfig
+    from engine.sweep_run import run_sweep
+    from sentinel.settings import get_settings
+    from tests.conftest import make_demo_db
+
+    root = tmp_path_factory.mktemp("recorded")
+    db = make_demo_db(root, 11, 6, "2015-06-01", "2016-12-30")
+    url = f"sqlite:///{db}"
+    base = {
+        "name": "tiny", "start": "2016-06-01", "end": "2016-09-30", "ml": {"mode": "off"},
+        "strategy": {"name": "top_n", "params": {"n": 2}}, "initial_cash": 100_000,
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENTINEL_DATA_DIR", str(root / "data"))
+        get_settings.cache_clear()
+        try:
+            store = Store(url)
+            ids = {
+                "a": run_backtest(RunConfig.model_validate(base), store=store,
+                                  output=root / "run_a").db_id,
+                "b": run_backtest(RunConfig.model_validate({**base, "name": "tiny_n4",
+                                  "strategy": {"name": "top_n", "params": {"n": 4}}}),
+                                  store=store, output=root / "run_b").db_id,
+            }  # fmt: skip
+            sweep = SweepConfig.model_validate(
+                {"name": "sw", "base": base, "grid": {"strategy.params.n": [1, 3]},
+                 "executor": {"kind": "local", "workers": 1}}
+            )  # fmt: skip
+            result = run_sweep(sweep, store=store, output=root / "sweep")
+            ids["sweep"] = [p["db_id"] for p in result.points]
+            store.engine.dispose()
+        finally:
+            get_settings.cache_clear()
+    return url, ids, root

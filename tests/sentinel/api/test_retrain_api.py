@@ -8,8 +8,14 @@ from sentinel.ml.model_files import ModelStore
 from sentinel.retrain import RetrainBusyError, RetrainManager
 from tests.sentinel.api.conftest import AUTH, FAST
 
-# Demo samples per symbol (horizon 14): DAA..DAG 143, DAI 119, DAH/DAJ 96, DAK 73, DAL 49.
+# Demo samples per symbol (horizon 14): DAA..DAG ~140, DAI ~120, DAH/DAJ ~95, DAK ~70, DAL ~48
+# (the demo's listing dates are staggered, so the counts follow its calendar; see n_samples).
 TRAINED_AT_100 = {"DAA", "DAB", "DAC", "DAD", "DAE", "DAF", "DAG", "DAI"}
+
+
+def n_samples(store, symbol: str) -> int:
+    """The store's stored training samples of one symbol (horizon 14)."""
+    return len(store.signals.get_training_samples(symbol, horizon_days=14))
 
 
 class GatedManager(RetrainManager):
@@ -36,7 +42,9 @@ def test_retrain_all_uses_the_stored_settings_and_answers_the_notes_shape(
     assert body["status"] == "completed"
     assert set(body["results"]) == TRAINED_AT_100
     assert body["symbols_trained"] == 8 and body["symbols_skipped"] == 4
-    assert "49 samples < ml_min_samples_per_symbol 100" in body["skipped"]["DAL"]
+    n_dal = n_samples(sampled_store, "DAL")
+    assert 40 <= n_dal < 100
+    assert f"{n_dal} samples < ml_min_samples_per_symbol 100" in body["skipped"]["DAL"]
     for res in body["results"].values():
         assert set(res) == {"validation_rmse", "validation_r2"} and res["validation_rmse"] > 0
     # models on disk under SENTINEL_DATA_DIR, records and status follow
@@ -75,7 +83,7 @@ def test_background_retrain_reports_progress_and_a_second_is_409(
 
 def test_retrain_one_symbol_and_unknown_symbol(sampled_store, make_client):
     client = make_client(sampled_store, min_samples=40)
-    r = client.post("/api/ml/retrain/DAL", headers=AUTH)  # 49 samples >= 40
+    r = client.post("/api/ml/retrain/DAL", headers=AUTH)  # ~48 samples >= 40
     assert r.status_code == 200
     assert r.json()["symbols_trained"] == 1 and set(r.json()["results"]) == {"DAL"}
     assert client.get("/api/ml/models/DAL").json()["training_samples"] > 0

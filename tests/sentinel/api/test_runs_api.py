@@ -83,3 +83,88 @@ def test_sweeps_group_runs_and_carry_curves(runs_client):
     assert [r["id"] for r in one["runs"]] == ids[1:]
     assert all(len(r["equity"]["equity"]) == 20 for r in one["runs"])
     assert client.get("/api/sweeps/nope").status_code == 404
+
+
+# -- what the list says about a run, its report and its benchmark --------------------------------
+def test_recorded_runs_are_described_and_link_their_reports(recorded_runs, make_client):
+    from sentinel.db import Store
+
+    url, ids, root = recorded_runs
+    client = make_client(Store(url))
+    runs = {r["id"]: r for r in client.get("/api/runs").json()["runs"]}
+    a, b = runs[ids["a"]], runs[ids["b"]]
+    assert (a["name"], a["start"], a["end"]) == ("tiny", "2016-06-01", "2016-09-30")
+    assert a["strategy"] == "top_n (n=2)" and b["strategy"] == "top_n (n=4)"
+    assert a["universe"] == "all symbols" and a["ml_mode"] == "off"
+    assert a["report_url"] == f"/api/runs/{ids['a']}/report" and a["report_kind"] == "report"
+    page = client.get(a["report_url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.content == (root / "run_a" / "report.html").read_bytes()
+    assert "sandbox allow-scripts" in page.headers["content-security-policy"]
+    for sid in ids["sweep"]:  # a sweep point links the sweep's report
+        assert runs[sid]["report_kind"] == "sweep"
+        assert (
+            client.get(runs[sid]["report_url"]).content
+            == (root / "sweep" / "sweep.html").read_bytes()
+        )
+    assert {runs[s]["strategy"] for s in ids["sweep"]} == {"top_n (n=1)", "top_n (n=3)"}
+
+
+def test_a_run_carries_the_benchmark_it_was_measured_against(recorded_runs, make_client):
+    from sentinel.db import Store
+
+    url, ids, root = recorded_runs
+    store = Store(url)
+    run = make_client(store).get(f"/api/runs/{ids['a']}").json()
+    eq = run["equity"]
+    assert len(eq["benchmark"]) == len(eq["equity"]) > 50
+    bench = store.market.get_benchmark(run["benchmark"])["close"]
+    first = bench[bench.index.strftime("%Y-%m-%d") == eq["date"][0][:10]]
+    assert eq["benchmark"][0] == pytest.approx(float(first.iloc[0]))
+
+
+def test_old_rows_take_the_benchmark_from_the_store(demo_store, make_client):
+    """A row written before the benchmark was stored with the curve (the fixture's shape)."""
+    rid = demo_store.records.save_backtest_run(_run("old", 0.3, None, 1.001))
+    run = make_client(demo_store).get(f"/api/runs/{rid}").json()
+    bars = demo_store.market.get_benchmark()["close"]
+    close = dict(zip(bars.index.strftime("%Y-%m-%d"), bars, strict=True))
+    expected = [close.get(d[:10]) for d in run["equity"]["date"]]
+    assert run["equity"]["benchmark"] == expected  # None on the curve's days without a bar
+    assert sum(v is not None for v in expected) >= 15
+    assert run["strategy"] is None and run["report_url"] is None  # old rows stay readable
+
+
+def _with_output(folder, sweep_id=None) -> BacktestRun:
+    row = _run("r", 0.3, sweep_id, 1.001)
+    row.config = {**row.config, "output": str(folder)}
+    return row
+
+
+def test_the_report_route_serves_only_the_report_inside_the_recorded_folder(
+    store, make_client, tmp_path
+):
+    inside, outside = tmp_path / "run", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    (outside / "secret.html").write_text("secret")
+    (inside / "report.html").symlink_to(outside / "secret.html")  # a link out of the folder
+    linked = store.records.save_backtest_run(_with_output(inside))
+    relative = store.records.save_backtest_run(_with_output("runs/demo"))
+    missing = store.records.save_backtest_run(_with_output(tmp_path / "gone"))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "report.html").write_text("<p>ok</p>")
+    (plain / "sweep.html").write_text("<p>sweep</p>")
+    good = store.records.save_backtest_run(_with_output(plain))
+    client = make_client(store)
+    for rid in (linked, relative, missing):
+        r = client.get(f"/api/runs/{rid}/report")
+        assert r.status_code == 404 and f"run {rid} has no report file" in r.json()["detail"]
+    assert client.get(f"/api/runs/{good}/report").text == "<p>ok</p>"
+    assert client.get("/api/runs/999/report").status_code == 404
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "0", "-1"):
+        assert client.get(f"/api/runs/{bad}/report").status_code in (404, 422)
+    listed = {r["id"]: r["report_url"] for r in client.get("/api/runs").json()["runs"]}
+    assert listed == {linked: None, relative: None, missing: None,
+                      good: f"/api/runs/{good}/report"}  # fmt: skip

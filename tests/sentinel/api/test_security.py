@@ -76,7 +76,15 @@ def test_no_endpoint_takes_a_file_path(client):
             for p in op.get("parameters", []):
                 names.add(p["name"])
                 assert p["schema"].get("format") not in ("path", "uri", "binary")
-    assert names == {"symbol", "background", "window_days", "model_mode", "sweep_id", "run_id"}
+    assert names == {
+        "symbol",
+        "background",
+        "window_days",
+        "model_mode",
+        "sweep_id",
+        "run_id",
+        "per_day",
+    }  # per_day: a flag (the evaluation's per-day rows)
 
 
 @pytest.mark.parametrize(

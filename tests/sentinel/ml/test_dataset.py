@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sentinel.errors import LookAheadError
 from sentinel.ml.dataset import FeatureBook, generate_samples
@@ -159,3 +164,81 @@ def test_feature_book_reads_are_bounded_by_the_view(demo_store, syms):
         book.panel_as_of(syms, demo_store.view(None))
     earlier = book.panel_as_of(syms, view, as_of=d - timedelta(days=30))
     assert not earlier.equals(panel)
+
+
+# -- point-in-time sectors: the sector feature reads the sector in force on each row's date --------
+MOVED, OLD, NEW = "DAA", "Information Technology", "Energy"  # DAA joins DAF and DAL on S
+S = pd.Timestamp("2016-06-01")
+
+
+@pytest.fixture(scope="module")
+def sector_db(tmp_path_factory, demo_universe):
+    """A demo store with a sector history moving DAA from IT to Energy on S."""
+    from sentinel.data.demo import install_demo
+    from sentinel.data.importer import import_files
+    from sentinel.db import Store
+
+    folder = tmp_path_factory.mktemp("sectors")
+    store = Store(f"sqlite:///{folder / 'base.db'}")
+    install_demo(store, demo_universe)
+    history = folder / "history.csv"
+    history.write_text(f"symbol,sector,from,to\n{MOVED},{NEW},{S.date()},\n")
+    import_files(store, [history])
+    store.engine.dispose()
+    return folder / "base.db"
+
+
+def test_the_sector_feature_reads_the_sector_in_force_on_each_day(sector_db):
+    from sentinel.db import Store
+    from sentinel.ml_features import sector_relative_strength_series
+
+    store = Store(f"sqlite:///{sector_db}")
+    full = store.view(None)
+    book = FeatureBook(store)
+    static = {s.symbol: s.sector for s in full.market.securities()}
+    assert static[MOVED] == OLD and full.market.sectors_as_of(S.date())[MOVED] == NEW
+    closes = full.market.get_price_panel(None).pivot(index="date", columns="symbol",
+                                                     values="close")  # fmt: skip
+    old = sector_relative_strength_series(closes, static, book.market)
+    new = sector_relative_strength_series(closes, {**static, MOVED: NEW}, book.market)
+    served = pd.DataFrame({s: book.matrix(s, full)["sector_relative_strength"]
+                           for s in ("DAA", "DAF", "DAG")})  # fmt: skip
+    before = served.index < S
+    # before S: the old sector, exactly (DAA and DAG make IT, DAF is in Energy without DAA)
+    pd.testing.assert_frame_equal(served[before], old.loc[before, served.columns],
+                                  check_names=False, check_freq=False)  # fmt: skip
+    # once the whole 20-session window is after S: DAA and DAF read Energy with DAA in it
+    settled = served.index[served.index >= S][20:]
+    for sym in ("DAA", "DAF"):
+        np.testing.assert_allclose(served.loc[settled, sym], new.loc[settled, sym], rtol=1e-9)
+        assert not np.allclose(served.loc[settled, sym], old.loc[settled, sym])
+    store.engine.dispose()
+
+
+@settings(max_examples=8, deadline=None)
+@given(t_index=st.integers(60, 700), later=st.integers(1, 120), symbol=st.sampled_from(
+    ["DAB", "DAC", "DAF", "DAG"]), sector=st.sampled_from([OLD, NEW, "Financials", "Utilities"]),
+    ends=st.booleans())  # fmt: skip
+def test_a_sector_change_dated_after_t_changes_no_feature_up_to_t(
+    sector_db, t_index, later, symbol, sector, ends
+):
+    from sentinel.data.importer import import_files
+    from sentinel.db import Store
+
+    base = Store(f"sqlite:///{sector_db}")
+    t = base.market.trading_days()[t_index]
+    start = t + timedelta(days=later)
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "changed.db"
+        shutil.copy(sector_db, path)
+        changed = Store(f"sqlite:///{path}")
+        change = Path(folder) / "change.csv"
+        end = (start + timedelta(days=90)).isoformat() if ends else ""
+        change.write_text(f"symbol,sector,from,to\n{symbol},{sector},{start},{end}\n")
+        import_files(changed, [change])
+        before, after = FeatureBook(base), FeatureBook(changed)
+        for sym in before.symbols:
+            pd.testing.assert_frame_equal(after.matrix(sym, changed.view(t)),
+                                          before.matrix(sym, base.view(t)))  # fmt: skip
+        changed.engine.dispose()
+    base.engine.dispose()

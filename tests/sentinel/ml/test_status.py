@@ -122,7 +122,7 @@ def test_broken_and_stale_models_are_reported_with_the_reason(
     monkeypatch.setattr(state, "database_url", store.engine.url.render_as_string(False))
     monkeypatch.setenv("SENTINEL_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
-    out = CliRunner().invoke(app, ["status"], catch_exceptions=False).output
+    out = CliRunner().invoke(app, ["status", "--json"], catch_exceptions=False).output
     get_settings.cache_clear()
     printed = json.loads(out)
     assert sorted(printed["broken_models"]) == ["AAA", "BBB"]
@@ -188,3 +188,21 @@ def test_a_kill_between_the_model_swap_and_its_record_shows_the_files(
     assert entry["version"] == files.version
     assert entry["validation_rmse"] == 0.07 and entry["training_samples"] == 60
     assert entry["train_end"] == "2024-03-01"
+
+
+def test_model_entry_lists_every_baseline_and_the_best_to_beat(store):
+    from sentinel.ml.status import model_entry
+
+    rec = _record("AAA", 0.02, 0.1, 0.01, 150)
+    rec.metrics["baselines"] = {
+        "zero": {"ic": None}, "reversal_20": {"ic": 0.03}, "momentum_60": {"ic": -0.01},
+        "ridge": {"ic": 0.02},
+    }  # fmt: skip
+    entry = model_entry(rec)
+    assert entry["baseline_ics"] == {"zero": None, "reversal_20": 0.03, "momentum_60": -0.01,
+                                     "ridge": 0.02}  # fmt: skip
+    assert (entry["best_baseline"], entry["baseline_ic"]) == ("reversal_20", 0.03)
+    # a record saved before the set (zero + momentum) still reads, under its stored names
+    old = model_entry(_record("BBB", 0.02, 0.1, 0.01, 150))
+    assert old["baseline_ics"] == {"zero": None, "momentum": 0.02}
+    assert (old["best_baseline"], old["baseline_ic"]) == ("momentum", 0.02)

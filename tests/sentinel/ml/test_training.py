@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -81,14 +82,14 @@ def test_train_command_trains_skips_and_reports_failures(cli_env):
         assert records[s].training_samples == int((known["symbol"] == s).sum())
         assert records[s].metrics["validation_rmse"] > 0
 
-    status = json.loads(runner.invoke(app, ["status"]).output)
+    status = json.loads(runner.invoke(app, ["status", "--json"]).output)
     assert status["symbols_with_models"] == 2
     assert status["total_training_samples"] == store.db.count("training_samples")
     agg = status["aggregate_metrics"]
     expected = sum(r.metrics["validation_rmse"] for r in records.values()) / 2
     assert agg["avg_validation_rmse"] == pytest.approx(expected)
     assert agg["total_trained_samples"] == sum(r.training_samples for r in records.values())
-    assert set(agg["baselines"]) == {"zero", "momentum"}
+    assert set(agg["baselines"]) == {"zero", "reversal_20", "momentum_60", "ridge"}
 
 
 def test_backfill_and_drift_commands(cli_env):
@@ -99,14 +100,17 @@ def test_backfill_and_drift_commands(cli_env):
     syms = [s.symbol for s in store.market.securities()[:2]]
     days = store.market.trading_days()[-40:]
     res = runner.invoke(app, ["backfill", "--start", days[0].isoformat(), "--every", "10",
-                              "--symbols", ",".join(syms)], catch_exceptions=False)  # fmt: skip
+                              "--symbols", ",".join(syms), "--json"],
+                         catch_exceptions=False)  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.index("{") :])
     assert summary["rows_written"] == 2 * 4 == store.db.count("ml_predictions")
     assert summary["fallbacks"] == {"ml disabled": 8}
-    res = runner.invoke(app, ["drift", "--window", "30"], catch_exceptions=False)
+    res = runner.invoke(app, ["drift", "--window", "30", "--json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    assert "realised returns filled in: 6" in res.output  # the last 2 dates are not matured
+    # a row matures once its 14-day label window has closed on a day the store knows
+    matured = sum(2 for d in days[0::10] if d + timedelta(days=14) <= days[-1])
+    assert f"realised returns filled in: {matured}" in res.output
     report = json.loads(res.output[res.output.index("{") :])
     assert report["live"]["n_predictions"] == 0  # no ML forecast to score
     assert report["horizon_days"] == 14

@@ -1,0 +1,282 @@
+"""Cross-sectional evaluation of scores: does a score order the universe well on each day?
+
+The strategy ranks stocks against each other on each rebalance day, so the figure that matters
+is the day's rank IC: the Spearman correlation across the universe between a score and the
+return realised over the following horizon. Over the days of a run, per score:
+
+- ``mean_ic``, ``ic_std``, ``icir`` (mean / std of the daily ICs, not annualised);
+- ``t_nw``: the t-statistic of the mean IC with Newey-West (HAC) standard errors, because the
+  horizon is longer than the spacing of the days (weekly days, 14-day returns: neighbouring ICs
+  share returns and are correlated); ``nw_lag`` = ceil(horizon / median spacing) - 1 lags;
+- quantile (default quintile) mean forward returns, the top-minus-bottom ``spread`` per day,
+  its mean and Newey-West t;
+- ``turnover`` = 1 - the mean rank autocorrelation of the score between consecutive days;
+- ``hit_rate``: the fraction of days with a positive IC;
+- ``verdict``: a rule on ``t_nw`` (|t| < 2: no evidence of information).
+
+Input is a long frame (``date``, ``symbol``, one column per score, ``forward_return``) where a
+forward return not yet known on the evaluation's as-of day is NaN: such days are kept in the
+per-day output as "not yet known" and never enter a figure.
+
+Computed with pandas/scipy/statsmodels at run time; the definitions follow alphalens-reloaded
+(``factor_information_coefficient``, ``mean_return_by_quantile`` with ``demeaned=False``,
+``quantize_factor`` by ``pd.qcut`` per day, ``factor_rank_autocorrelation``), and the tests
+check equality with alphalens itself. alphalens is not a run-time dependency: it pulls
+matplotlib and seaborn into every install for four groupbys, and its input cleaning (forward
+returns from a price panel by rows, frequency inference) does not fit forward returns that
+are "known only once the horizon has passed".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sentinel.ml.errors import MLError
+
+#: Column of the realised forward return (NaN while not yet known).
+RETURN = "forward_return"
+#: |t| at or above this is called information; below it, "no evidence of information".
+T_THRESHOLD = 2.0
+#: Fewer names than this on a day and its IC is undefined.
+MIN_NAMES = 3
+#: Fewer known days than this and no verdict is given.
+MIN_DAYS = 3
+NO_EVIDENCE = "no evidence of information (|t| < 2)"
+
+
+class EvaluationError(MLError):
+    """An evaluation that cannot be done (no ML, horizon past the period, one symbol...)."""
+
+
+def _check(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in ("date", "symbol", RETURN, *columns) if c not in frame.columns]
+    if missing:
+        raise EvaluationError(f"evaluation frame lacks columns: {', '.join(missing)}")
+
+
+def rank_ic_by_day(frame: pd.DataFrame, score: str, ret: str = RETURN) -> pd.Series:
+    """Spearman correlation of ``score`` and ``ret`` across symbols, per date (NaN if undefined).
+
+    A day with fewer than :data:`MIN_NAMES` names holding both values, or a constant score or
+    return that day, has no IC (NaN), never 0.
+    """
+    _check(frame, [score])
+
+    def one(g: pd.DataFrame) -> float:
+        g = g[[score, ret]].dropna()
+        if len(g) < MIN_NAMES or g[score].nunique() < 2 or g[ret].nunique() < 2:
+            return math.nan
+        return float(g[score].rank().corr(g[ret].rank()))
+
+    return frame.groupby("date", sort=True)[[score, ret]].apply(one).rename(score)
+
+
+def overlap_lag(days: Sequence[Any], horizon_days: int) -> int:
+    """Newey-West lags for horizon-long returns sampled at the days' median spacing."""
+    d = pd.to_datetime(pd.Series(sorted(set(days))))
+    if len(d) < 2:
+        return 0
+    gap = float(d.diff().dt.days.dropna().median())
+    return max(0, math.ceil(horizon_days / max(gap, 1.0)) - 1)
+
+
+def newey_west_t(values: Sequence[float] | pd.Series, lag: int) -> float | None:
+    """t-statistic of the mean with Newey-West (Bartlett kernel) standard errors, ``lag`` lags.
+
+    statsmodels' OLS on a constant with ``cov_type="HAC"``; ``None`` with fewer than 2 values or
+    no variation.
+    """
+    import statsmodels.api as sm  # lazy: statsmodels takes a second to import
+
+    v = pd.Series(values, dtype="float64").dropna().to_numpy()
+    if len(v) < 2 or np.ptp(v) == 0:
+        return None
+    fit = sm.OLS(v, np.ones(len(v))).fit(cov_type="HAC", cov_kwds={"maxlags": int(lag)})
+    return float(fit.tvalues[0])
+
+
+def quantile_labels(frame: pd.DataFrame, score: str, n_quantiles: int = 5) -> pd.Series:
+    """Quantile (1 = lowest score) of each row within its date, by ``pd.qcut`` as alphalens.
+
+    A day whose scores cannot be cut into ``n_quantiles`` distinct bins gets NaN labels.
+    """
+
+    def cut(s: pd.Series) -> pd.Series:
+        v = s.dropna()
+        if len(v) < n_quantiles:
+            return pd.Series(np.nan, index=s.index)
+        try:
+            q = pd.qcut(v, n_quantiles, labels=False) + 1
+        except ValueError:  # duplicate edges: too many ties to cut
+            return pd.Series(np.nan, index=s.index)
+        return q.reindex(s.index).astype("float64")
+
+    return frame.groupby("date", sort=False)[score].transform(cut)
+
+
+def quantile_returns(
+    frame: pd.DataFrame, score: str, n_quantiles: int = 5, ret: str = RETURN
+) -> pd.DataFrame:
+    """Mean forward return per date (rows) and quantile (columns 1..n); rows without a return
+    are left out."""
+    _check(frame, [score])
+    q = quantile_labels(frame, score, n_quantiles)
+    df = pd.DataFrame({"date": frame["date"], "q": q, "r": frame[ret]}).dropna()
+    out = df.groupby(["date", "q"])["r"].mean().unstack("q")
+    out.columns = [int(c) for c in out.columns]
+    return out.reindex(columns=range(1, n_quantiles + 1))
+
+
+def rank_autocorrelation(frame: pd.DataFrame, score: str) -> pd.Series:
+    """Correlation of each day's score ranks with the previous day's, over common symbols
+    (alphalens' ``factor_rank_autocorrelation``); the first day is NaN."""
+    ranks = frame.assign(_r=frame.groupby("date")[score].rank())
+    wide = ranks.pivot_table(index="date", columns="symbol", values="_r", aggfunc="first")
+    wide = wide.sort_index()
+    return wide.corrwith(wide.shift(1), axis=1).rename(score)
+
+
+CONSTANT = "constant score: ranks nothing (no IC)"
+
+
+def verdict(t: float | None, n_days: int, *, constant: bool = False) -> str:
+    """Plain words for a t-statistic (the rule the report and the CLI print)."""
+    if constant:
+        return CONSTANT
+    if t is None or n_days < MIN_DAYS:
+        return f"too few days to judge ({n_days} known)"
+    if t >= T_THRESHOLD:
+        return "information: higher score, higher return (t >= 2)"
+    if t <= -T_THRESHOLD:
+        return "information, inverted: higher score, lower return (t <= -2)"
+    return NO_EVIDENCE
+
+
+def _constant(frame: pd.DataFrame, score: str) -> bool:
+    """True when the score never varies across symbols on any day (the zero baseline)."""
+    spread = frame.groupby("date")[score].nunique()
+    return bool(len(spread)) and bool((spread <= 1).all())
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+@dataclass
+class Evaluation:
+    """Per-day figures (long: one row per date and score) and the per-score summary."""
+
+    per_day: pd.DataFrame
+    summary: dict[str, dict[str, Any]]
+    horizon_days: int
+    n_quantiles: int
+    days_known: int
+    days_pending: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able (no NaN): summary, and per-day rows with ``None`` for undefined figures."""
+        rows = [
+            {k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()}
+            for r in self.per_day.assign(date=self.per_day["date"].astype(str)).to_dict("records")
+        ]
+        return {
+            "horizon_days": self.horizon_days,
+            "n_quantiles": self.n_quantiles,
+            "days_known": self.days_known,
+            "days_not_yet_known": self.days_pending,
+            "t_threshold": T_THRESHOLD,
+            "scores": self.summary,
+            "per_day": rows,
+        }
+
+
+def summarize(
+    frame: pd.DataFrame, score: str, *, horizon_days: int, n_quantiles: int = 5
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One score's summary and its per-day rows (``ic``, ``spread``, ``rank_autocorr``)."""
+    ic = rank_ic_by_day(frame, score)
+    qr = quantile_returns(frame, score, n_quantiles)
+    spread = (qr[n_quantiles] - qr[1]).reindex(ic.index)
+    auto = rank_autocorrelation(frame, score).reindex(ic.index)
+    known = ic.dropna()
+    lag = overlap_lag(list(ic.index), horizon_days)
+    t = newey_west_t(known, lag)
+    std = float(known.std(ddof=1)) if len(known) > 1 else math.nan
+    summary = {
+        "n_days": int(len(known)),
+        "mean_ic": _num(known.mean()) if len(known) else None,
+        "ic_std": _num(std),
+        "icir": _num(known.mean() / std) if len(known) > 1 and std > 0 else None,
+        "t_nw": t,
+        "nw_lag": lag,
+        "hit_rate": _num((known > 0).mean()) if len(known) else None,
+        "quantile_mean_returns": {str(q): _num(qr[q].mean()) for q in qr.columns},
+        "spread_mean": _num(spread.mean()),
+        "spread_t_nw": newey_west_t(spread, lag),
+        "turnover": _num(1.0 - auto.mean()) if auto.notna().any() else None,
+        "verdict": verdict(t, len(known), constant=_constant(frame, score)),
+    }
+    per_day = pd.DataFrame(
+        {
+            "date": ic.index,
+            "score": score,
+            "ic": ic.to_numpy(),
+            "spread": spread.to_numpy(),
+            "rank_autocorr": auto.to_numpy(),
+        }  # fmt: skip
+    )
+    for q in qr.columns:
+        per_day[f"q{q}_return"] = qr[q].reindex(ic.index).to_numpy()
+    return summary, per_day
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    scores: Sequence[str],
+    *,
+    horizon_days: int,
+    n_quantiles: int = 5,
+) -> Evaluation:
+    """Every score's cross-sectional figures over the frame's days.
+
+    ``frame``: ``date``, ``symbol``, the ``scores`` columns and :data:`RETURN` (NaN while not yet
+    known). Days whose returns are all unknown are listed with ``known = False`` and no figures.
+
+    Raises
+    ------
+    EvaluationError
+        Missing columns, fewer than 2 symbols, or no day with a known return.
+    """
+    _check(frame, scores)
+    if frame["symbol"].nunique() < 2:
+        raise EvaluationError(
+            f"a cross-sectional evaluation needs at least 2 symbols; the universe has "
+            f"{frame['symbol'].nunique()}"
+        )
+    known_days = frame.groupby("date")[RETURN].apply(lambda r: bool(r.notna().any()))
+    if not known_days.any():
+        raise EvaluationError(
+            f"no forward return is known yet: every day is within {horizon_days} days of the "
+            "end of the data (the horizon is longer than the period)"
+        )
+    summary, parts = {}, []
+    for s in scores:
+        summary[s], part = summarize(frame, s, horizon_days=horizon_days, n_quantiles=n_quantiles)
+        parts.append(part)
+    per_day = pd.concat(parts, ignore_index=True)
+    per_day.insert(2, "known", per_day["date"].map(known_days).astype(bool))
+    per_day["status"] = np.where(per_day["known"], "known", "not yet known")
+    return Evaluation(
+        per_day.sort_values(["date", "score"], kind="stable").reset_index(drop=True),
+        summary,
+        int(horizon_days),
+        int(n_quantiles),
+        int(known_days.sum()),
+        int((~known_days).sum()),
+    )

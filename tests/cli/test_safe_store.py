@@ -1,0 +1,45 @@
+"""CLI traps: ``--db`` naming a missing file, and an import that would overwrite stored bars."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+
+
+def _error_line(r: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_db_naming_a_missing_file_is_refused_unless_create(tmp_path):
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    line = _error_line(_run(tmp_path, "--db", url, "data", "info"))
+    assert "no such database file" in line and "--create" in line
+    assert not (tmp_path / "typo.db").exists()
+    r = _run(tmp_path, "--db", url, "--create", "data", "info")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "typo.db").exists()
+    assert _run(tmp_path, "--db", url, "data", "info").returncode == 0  # it exists now
+
+
+def test_import_over_differently_adjusted_bars_needs_replace(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    head = "date,symbol,open,high,low,close,volume\n"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(head + "2020-01-02,AAA,10,11,9,10,100\n")
+    b.write_text(head + "2020-01-02,AAA,5,5.5,4.5,5,200\n")
+    assert _run(tmp_path, "--db", url, "--create", "data", "import", str(a)).returncode == 0
+    line = _error_line(_run(tmp_path, "--db", url, "data", "import", str(b)))
+    assert f"{b}, line 2: overlaps stored bars with different values" in line
+    assert "--replace" in line
+    r = _run(tmp_path, "--db", url, "data", "import", str(b), "--replace")
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,113 @@
+"""The ML report's diagnostics: the network's permutation importance and the predicted vs
+realised chart (the IC sections are tested with ``sentinel ml evaluate`` in test_evaluate)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.evaluate import ImportanceLog
+from engine.ml_report import importance_table, predicted_vs_realised_chart
+from engine.nn_importance import REPEATS, NetworkImportance, permutation_ic
+from sentinel.ml.evaluation import RETURN
+from sentinel.ml_features import FEATURE_NAMES
+from tests.sentinel.ml.conftest import make_data
+
+
+class Planted:
+    """A model whose prediction is feature 3 alone."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return 2.0 * np.asarray(X)[:, 3]
+
+
+def test_permutation_importance_finds_the_one_feature_a_planted_model_uses():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 20))
+    y = X[:, 3] + 0.5 * rng.normal(size=300)
+    drops = permutation_ic(Planted(), X, y)
+    assert drops.shape == (20, REPEATS)
+    mean = drops.mean(axis=1)
+    assert int(np.argmax(mean)) == 3 and mean[3] > 0.5
+    np.testing.assert_allclose(np.delete(drops, 3, axis=0), 0.0, atol=1e-12)
+    np.testing.assert_array_equal(drops, permutation_ic(Planted(), X, y))  # seeded
+
+
+def test_a_fitted_network_depends_most_on_its_signal_feature():
+    from sentinel.ml.nn import NNRegressor
+
+    X, y, _ = make_data(200, seed=2)  # the label is a function of feature 0 plus noise
+    nn = NNRegressor(max_epochs=12, patience=12, random_state=0).fit(X, y)
+    mean = permutation_ic(nn, X, y).mean(axis=1)
+    assert int(np.argmax(mean)) == 0
+    assert mean[0] > 3 * np.max(np.abs(mean[1:]))
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory):
+    """Two symbols' ensembles trained as of a day, on a demo store with stored samples."""
+    from sentinel.data.demo import generate_demo_universe, install_demo
+    from sentinel.db import Store
+    from sentinel.ml.dataset import generate_samples
+    from sentinel.ml.training import train_as_of
+
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('nnimp') / 'demo.db'}")
+    install_demo(store, generate_demo_universe(7, 4, date(2015, 1, 1), date(2016, 12, 31)))
+    symbols = [s.symbol for s in store.market.securities()]
+    generate_samples(store, symbols, horizon_days=14)
+    day = date(2016, 6, 30)
+    report = train_as_of(store.view(day), as_of=day, symbols=symbols, horizon_days=14,
+                         min_samples=30, max_epochs=2, validate=False)  # fmt: skip
+    assert len(report.models) >= 2
+    return store, day, report
+
+
+def test_network_importance_measures_the_retrains_networks_on_rows_known_that_day(retrained):
+    store, day, report = retrained
+    net = NetworkImportance(14)
+    net(day, report)
+    net.compute(store)
+    assert net.n_models == len(report.models) and set(net.mean) == set(FEATURE_NAMES)
+    assert all(np.isfinite(v) for v in (*net.mean.values(), *net.spread.values()))
+    assert list(net.mean.values()) == sorted(net.mean.values(), reverse=True)
+    # samples whose labels were known only after the retrain day change nothing
+    later = store.signals.get_training_samples()
+    later = later[later["label_known_at"] > pd.Timestamp(day)]
+    assert len(later)
+    rng = np.random.default_rng(5)
+    store.signals.upsert_training_samples(
+        r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date(),
+                       "label": float(rng.normal()), "features": rng.normal(size=20) * 50}
+        for r in later.itertuples(index=False)
+    )  # fmt: skip
+    again = NetworkImportance(14)
+    again(day, report)
+    assert again.compute(store).mean == net.mean
+
+
+def test_importance_table_puts_the_network_beside_the_xgboost_gain():
+    log = ImportanceLog()
+    log.day, log.n_models, log.gain = date(2020, 1, 3), 2, {"a": 3.0, "b": 1.0}
+    net = NetworkImportance(14, day=log.day, n_models=2, mean={"b": 0.2, "a": 0.0},
+                            spread={"b": 0.01, "a": 0.0})  # fmt: skip
+    html = importance_table(log, net)
+    assert "XGBoost gain by feature and network permutation importance" in html
+    assert "75.0 %" in html and "0.2000 ± 0.0100" in html and "0.0000 ± 0.0000" in html
+    assert "network permutation" not in importance_table(log, None)
+    assert importance_table(None, None) == ""
+
+
+def test_predicted_vs_realised_chart_shows_known_rows_and_decile_means():
+    rng = np.random.default_rng(0)
+    pred = rng.normal(0, 0.01, 500)
+    frame = pd.DataFrame({"predicted_return": pred, RETURN: pred + rng.normal(0, 0.02, 500)})
+    frame.loc[:99, RETURN] = np.nan  # not yet known: left out
+    html = predicted_vs_realised_chart(frame)
+    assert "symbol-days (400 of 400)" in html and "realised = predicted" in html
+    assert predicted_vs_realised_chart(frame.iloc[:105]) == ""  # 5 known rows: no chart
