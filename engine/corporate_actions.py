@@ -19,6 +19,7 @@ applies exactly the actions the backtest would have applied since then.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -70,11 +71,14 @@ class CorporateActions:
         broker: object,
         run_id: str,
         view: Store | None = None,
+        traded: Container[str] = (),
     ) -> list:
         """Apply the actions dated up to ``day`` not yet applied; returns the book events.
 
         With ``view`` (bounded at ``day``) and ``stale_after``, a held symbol without a bar in the
-        last ``stale_after`` sessions is settled at its last price: its bars stopped.
+        last ``stale_after`` sessions is settled at its last price: its bars stopped. ``traded``
+        (the day's bars) spares that look-up for the held symbols with a bar today, which cannot
+        be stale: the check then costs nothing on an ordinary day.
         """
         if self._last_day is not None and day < self._last_day:
             raise ValueError(f"corporate actions only move forward: {day} after {self._last_day}")
@@ -95,8 +99,9 @@ class CorporateActions:
                 events.append(BookEvent(day, symbol, "dividend", held * split, cash))
         self._done = end
         events += self._delist(day, portfolio, run_id)
-        if view is not None and self.stale_after and portfolio.positions:
-            stale = view.market.stale_symbols(sorted(portfolio.positions), day, self.stale_after)
+        missing = [s for s in portfolio.positions if s not in traded]
+        if view is not None and self.stale_after and missing:
+            stale = view.market.stale_symbols(sorted(missing), day, self.stale_after)
             for symbol in sorted(stale):
                 events += self._settle(day, portfolio, run_id, symbol, None)
         return events

@@ -16,6 +16,8 @@ import pandas as pd
 from engine.costs import NO_LIQUIDITY, Liquidity, liquidity_arrays
 from sentinel.db import Store
 
+_INF = float("inf")
+
 
 class DayBars:
     """One day's open and close per symbol (NaN where a symbol has no bar); with the costs'
@@ -55,7 +57,7 @@ class DayBars:
         if j is None:
             return None
         v = float((self.open if field == "open" else self.close)[j])
-        return v if v > 0 and v == v and v != float("inf") else None
+        return v if 0.0 < v < _INF else None  # NaN compares false
 
     def closes(self) -> Closes:
         """Today's closes as a read-only mapping (no dict is built: most symbols are not held)."""
@@ -75,7 +77,8 @@ class Closes:
         return default if v is None else v
 
     def __contains__(self, symbol: object) -> bool:
-        return isinstance(symbol, str) and self._bars.price(symbol, "close") is not None
+        j = self._bars._col.get(symbol) if isinstance(symbol, str) else None
+        return j is not None and 0.0 < float(self._bars.close[j]) < _INF  # the hot path
 
     def __getitem__(self, symbol: str) -> float:
         v = self._bars.price(symbol, "close")

@@ -79,7 +79,10 @@ class Runner:
         view = self.store.view(day)  # "now": every read below is bounded at this day
         bars = self.feed.advance(day)
         if self.actions:  # splits, dividends and delistings first: orders are restated for them
-            for event in self.actions.apply(day, self.portfolio, self.broker, self.run_id, view):
+            events = self.actions.apply(
+                day, self.portfolio, self.broker, self.run_id, view, traded=bars.closes()
+            )
+            for event in events:
                 (self.log.book_events if isinstance(event, BookEvent) else self.log.settlements
                  ).append(event)  # fmt: skip
         self.broker.execute(day, bars, self.portfolio)

@@ -46,6 +46,7 @@ Features (daily bars; no annualisation, scale-free where a price level would lea
   close < SMA(200) and 20d return < 0, else 1 (sideways).
 - ``sector_relative_strength``: last value on or before T of a given series (sector 20d return
   minus market 20d return, see :func:`sector_relative_strength_series`), at most 7 days old.
+  With a sector history the sectors are those in force on each date, never a later one.
 
 Benchmark features are computed on the benchmark's own calendar and then read as of each stock
 date (last benchmark date <= T, at most 7 days old): a missing benchmark day reuses the last known

@@ -134,7 +134,11 @@ class Database:
         if not tuples:
             return 0
         if table in (
-            "prices", "securities", "corporate_actions", "listings", "sector_history",
+            "prices",
+            "securities",
+            "corporate_actions",
+            "listings",
+            "sector_history",
             "index_membership",
         ):  # the cache and its memo of dated tables (MarketView._spans) follow these
             self.drop_cache()

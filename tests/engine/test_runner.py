@@ -118,9 +118,14 @@ def test_only_the_runner_sets_now():
     own view; it is a per-symbol batch job outside the run loop and is listed here by name. The
     cross-sectional evaluation (engine/evaluate.py) runs after a backtest: it adds the baselines
     for the days the run scored, each on a view bound to that day, and reads realised returns on
-    a view bound to the run's last day; it is listed by name too.
+    a view bound to the run's last day; it is listed by name too, as is the report's network
+    permutation importance (engine/nn_importance.py), which re-reads the last retrain's training
+    rows on a view bound to that retrain day after the run.
     """
-    allowed = {"engine/runner.py", "sentinel/regime_backfill.py", "engine/evaluate.py"}
+    allowed = {
+        "engine/runner.py", "sentinel/regime_backfill.py", "engine/evaluate.py",
+        "engine/nn_importance.py",
+    }  # fmt: skip
     found = {}
     for pkg in ("sentinel", "engine", "strategies", "cli", "scripts"):
         for path in sorted((ROOT / pkg).rglob("*.py")):
