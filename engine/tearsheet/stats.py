@@ -127,6 +127,8 @@ def drawdown_periods(equity: pd.Series, top: int = WORST_DRAWDOWNS) -> pd.DataFr
             )
             start = None
     table = pd.DataFrame(rows, columns=columns)
+    for col in ("peak", "trough", "recovery"):  # one dtype whether or not a NaT is among them
+        table[col] = pd.to_datetime(table[col]).astype("datetime64[ns]")
     return table.sort_values("depth", kind="stable").head(top).reset_index(drop=True)
 
 
