@@ -111,40 +111,91 @@ def _stack(
 
 
 class _Trainer:
-    """The TensorFlow part: variables for S networks and one compiled epoch function."""
+    """The TensorFlow part: variables for a stack of networks and one compiled epoch function.
 
-    def __init__(
-        self, n_sym: int, n_feat: int, params: NNRegressor, seed: int, patience: int
-    ) -> None:
+    Built once per process and architecture (:func:`_trainer`) and reused by every call: the
+    variables have a free leading (symbol) dimension and the epoch function a fully dynamic input
+    signature, so a new retrain, a different number of symbols or rows, or a smaller stack after
+    finished symbols leave it (:meth:`keep`) re-assigns values and never retraces the graph.
+    """
+
+    def __init__(self, n_feat: int, params: NNRegressor) -> None:
+        import threading
+
         from sentinel.ml._tf import tf  # lazy: TensorFlow costs seconds to import
 
         self.tf = tf
+        self.lock = threading.Lock()  # one fit at a time per graph (API thread vs a run)
         self.rates = [float(r) for r in params.dropout]
         self.lr = float(params.learning_rate)
-        self.patience = int(patience)
+        self.sizes = [n_feat, *[int(u) for u in params.hidden_units]]
+
+        def var(shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+            return tf.Variable(np.zeros((1, *shape), dtype), shape=tf.TensorShape([None, *shape]))
+
+        shapes: list[tuple[int, ...]] = []
+        for fi, fo in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+            shapes += [(fi, fo), (fo,), (fo,), (fo,)]  # W, b, gamma, beta
+        shapes += [(self.sizes[-1], 1), (1,)]
+        self.params = [var(s) for s in shapes]
+        self.moving = [var((fo,)) for fo in self.sizes[1:] for _ in (0, 1)]  # mean, var
+        self.m = [var(s) for s in shapes]
+        self.v = [var(s) for s in shapes]
+        self.best = [var(tuple(v.shape[1:])) for v in self.params + self.moving]
+        self.steps, self.best_loss = var(()), var(())
+        self.best_epoch, self.wait = var((), np.int32), var((), np.int32)
+        self.frozen = var((), bool)
+        self.patience = tf.Variable(0, dtype=tf.int32)
+        f32, i32 = tf.float32, tf.int32
+        spec = [
+            tf.TensorSpec([None, None, n_feat], f32), tf.TensorSpec([None, None], f32),
+            tf.TensorSpec([None, None, None], i32), tf.TensorSpec([None, None, None], f32),
+            tf.TensorSpec([None, None, n_feat], f32), tf.TensorSpec([None, None], f32),
+            tf.TensorSpec([None, None], f32), tf.TensorSpec([], i32), tf.TensorSpec([], i32),
+        ]  # fmt: skip
+        self.epoch_fn = tf.function(self._epoch, input_signature=spec)
+
+    @property
+    def state(self) -> list[Any]:
+        """Every per-symbol variable (leading dimension: the stack)."""
+        return [*self.params, *self.moving, *self.m, *self.v, *self.best, self.steps,
+                self.best_loss, self.best_epoch, self.wait, self.frozen]  # fmt: skip
+
+    def reset(self, n_sym: int, seed: int, patience: int) -> None:
+        """Fresh networks for ``n_sym`` symbols: Glorot weights drawn from ``seed`` as if alone."""
         rng = np.random.default_rng(seed)
-        sizes = [n_feat, *[int(u) for u in params.hidden_units]]
         init: list[np.ndarray] = []
-        for fi, fo in zip(sizes[:-1], sizes[1:], strict=True):
+        for fi, fo in zip(self.sizes[:-1], self.sizes[1:], strict=True):
             init += [_glorot(rng, n_sym, fi, fo), np.zeros((n_sym, fo), np.float32)]
             init += [np.ones((n_sym, fo), np.float32), np.zeros((n_sym, fo), np.float32)]
-        init += [_glorot(rng, n_sym, sizes[-1], 1), np.zeros((n_sym, 1), np.float32)]
-        self.params = [tf.Variable(a) for a in init]  # trainable: W, b, gamma, beta, ..., Wo, bo
-        self.moving = []
-        for fo in sizes[1:]:
-            self.moving += [
-                tf.Variable(np.zeros((n_sym, fo), np.float32)),
-                tf.Variable(np.ones((n_sym, fo), np.float32)),
-            ]
-        self.m = [tf.Variable(np.zeros_like(a)) for a in init]
-        self.v = [tf.Variable(np.zeros_like(a)) for a in init]
-        self.steps = tf.Variable(np.zeros(n_sym, np.float32))
-        self.best = [tf.Variable(v) for v in self.params + self.moving]
-        self.best_loss = tf.Variable(np.full(n_sym, np.inf, np.float32))
-        self.best_epoch = tf.Variable(np.zeros(n_sym, np.int32))
-        self.wait = tf.Variable(np.zeros(n_sym, np.int32))
-        self.frozen = tf.Variable(np.zeros(n_sym, bool))
-        self.epoch_fn = tf.function(self._epoch, reduce_retracing=True)
+        init += [_glorot(rng, n_sym, self.sizes[-1], 1), np.zeros((n_sym, 1), np.float32)]
+        moving = []
+        for fo in self.sizes[1:]:
+            moving += [np.zeros((n_sym, fo), np.float32), np.ones((n_sym, fo), np.float32)]
+        for v, a in zip(self.params + self.moving, init + moving, strict=True):
+            v.assign(a)
+        for v, a in zip(self.best, init + moving, strict=True):
+            v.assign(a)
+        for v, a in zip(self.m + self.v, init + init, strict=True):
+            v.assign(np.zeros_like(a))
+        self.steps.assign(np.zeros(n_sym, np.float32))
+        self.best_loss.assign(np.full(n_sym, np.inf, np.float32))
+        self.best_epoch.assign(np.zeros(n_sym, np.int32))
+        self.wait.assign(np.zeros(n_sym, np.int32))
+        self.frozen.assign(np.zeros(n_sym, bool))
+        self.patience.assign(int(patience))
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Shrink the stack to ``rows`` (finished symbols leave; the others are unchanged)."""
+        idx = self.tf.constant(rows, self.tf.int32)
+        for v in self.state:
+            v.assign(self.tf.gather(v, idx))
+
+    def weights(self, fixed: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(trainable, moving) per layer, stacked: the best epoch's, or the last if ``fixed``."""
+        n_par = len(self.params)
+        vals = [b.numpy() for b in (self.params + self.moving if fixed else self.best)]
+        return vals[:n_par], vals[n_par:]
 
     # -- graph code -------------------------------------------------------------------------
     def _forward(self, x: Any, mask: Any | None, seed: Any | None) -> Any:
@@ -316,35 +367,12 @@ def fit_nn_batched(
     goal = np.array([int(targets[i]) for i in good], np.int64)
     # fixed epochs: nothing to early-stop on, so patience never fires; symbols freeze at `goal`
     patience = int(goal.max()) + 1 if fixed else int(params.patience)
-    tr = _Trainer(len(good), int(n_feat or 0), params, seed, patience)
-    tf = tr.tf
-    x_tr, y_tr = tf.constant(st.x_tr), tf.constant(st.y_tr)
-    x_va, y_va, m_va = tf.constant(st.x_va), tf.constant(st.y_va), tf.constant(st.m_va)
-    n_epochs = np.zeros(len(good), np.int64)
-    for epoch in range(1, int(goal.max()) + 1):
-        if fixed:
-            tr.frozen.assign(epoch > goal)
-        idx, mask = _batches(seed, epoch, st.n_tr, params.batch_size)
-        live = ~tr.frozen.numpy()
-        n_epochs[live] = epoch
-        tr.epoch_fn(
-            x_tr, y_tr, tf.constant(idx), tf.constant(mask), x_va, y_va, m_va,
-            tf.constant(seed * 100_003 + epoch, tf.int32), tf.constant(epoch, tf.int32),
-        )  # fmt: skip
-        stopped = not fixed and bool(tr.frozen.numpy().all())
-        if progress:
-            progress(int(goal.max()) if stopped else epoch, int(goal.max()))
-        if stopped:
-            break
-
-    # early stopping keeps each symbol's best epoch; a fixed count keeps the last one
-    best = [b.numpy() for b in (tr.params + tr.moving if fixed else tr.best)]
-    n_par = len(tr.params)
-    best_loss = np.full(len(good), np.nan) if fixed else tr.best_loss.numpy()
-    best_epoch = goal if fixed else tr.best_epoch.numpy()
+    tr = _trainer(int(n_feat or 0), params)
+    with tr.lock:
+        fits = _run_epochs(tr, st, goal, fixed, seed, patience, params.batch_size, progress)
     n_hidden = len(params.hidden_units)
     for j, i in enumerate(good):
-        p, mov = [a[j] for a in best[:n_par]], [a[j] for a in best[n_par:]]
+        p, mov, best_loss, best_epoch, n_epochs = fits[j]
         hidden = tuple(
             DenseBN(p[4 * k], p[4 * k + 1], p[4 * k + 2], p[4 * k + 3], mov[2 * k], mov[2 * k + 1])
             for k in range(n_hidden)
@@ -355,12 +383,95 @@ def fit_nn_batched(
             weights,
             st.scalers[j],
             n_samples=len(clean[j][1]),
-            best_epoch=int(best_epoch[j]),
-            n_epochs=int(n_epochs[j]),
-            best_val_loss=float(best_loss[j]) * y_std**2,
+            best_epoch=int(best_epoch),
+            n_epochs=int(n_epochs),
+            best_val_loss=float(best_loss) * y_std**2,
         )
         results[i] = BatchedNNResult(model)
     return results
+
+
+#: A stack shrinks once this share of it has finished (frozen symbols cost a full step each).
+_COMPACT_SHARE = 0.1
+_TRAINERS: dict[tuple[Any, ...], _Trainer] = {}
+
+
+def _trainer(n_feat: int, params: NNRegressor) -> _Trainer:
+    """The process's graph for this architecture (built and traced once, then reused)."""
+    key = (n_feat, tuple(params.hidden_units), tuple(params.dropout), params.learning_rate)
+    if key not in _TRAINERS:
+        _TRAINERS[key] = _Trainer(n_feat, params)
+    return _TRAINERS[key]
+
+
+def _run_epochs(
+    tr: _Trainer,
+    st: _Stack,
+    goal: np.ndarray,
+    fixed: bool,
+    seed: int,
+    patience: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], float, int, int]]:
+    """Train the stack; per symbol (index into ``st``): weights, moving stats, loss, epochs.
+
+    A symbol that has finished (stopped early, or reached its fixed epoch count) leaves the stack
+    once ``_COMPACT_SHARE`` of it has, keeping its weights: its remaining steps would be masked
+    no-ops. What the others compute is unchanged (see "Random streams"), so only time is saved.
+    """
+    tf = tr.tf
+    n = len(goal)
+    tr.reset(n, seed, patience)
+    rows = np.arange(n)  # stack position -> symbol
+    n_tr = st.n_tr.copy()
+    x_tr, y_tr, x_va, y_va, m_va = st.x_tr, st.y_tr, st.x_va, st.y_va, st.m_va
+    n_epochs = np.zeros(n, np.int64)
+    out: dict[int, tuple[list[np.ndarray], list[np.ndarray], float, int, int]] = {}
+
+    def release(pos: np.ndarray) -> None:
+        par, mov = tr.weights(fixed)
+        loss = tr.best_loss.numpy()
+        best_epoch = goal[rows] if fixed else tr.best_epoch.numpy()
+        for k in pos:
+            s = int(rows[k])
+            out[s] = (
+                [a[k] for a in par], [a[k] for a in mov],
+                float("nan") if fixed else float(loss[k]), int(best_epoch[k]), int(n_epochs[s]),
+            )  # fmt: skip
+
+    last = int(goal.max())
+    tensors = None
+    for epoch in range(1, last + 1):
+        if fixed:
+            tr.frozen.assign(epoch > goal[rows])
+        frozen = tr.frozen.numpy()
+        done = np.flatnonzero(frozen)
+        if len(done) and len(done) >= max(1, _COMPACT_SHARE * len(rows)):
+            release(done)
+            keep = np.flatnonzero(~frozen)
+            tr.keep(keep)
+            rows, n_tr = rows[keep], n_tr[keep]
+            ntr, nva = int(n_tr.max()), max(1, int(m_va[keep].sum(axis=1).max()))
+            x_tr, y_tr = x_tr[keep, :ntr], y_tr[keep, :ntr]
+            x_va, y_va, m_va = x_va[keep, :nva], y_va[keep, :nva], m_va[keep, :nva]
+            tensors, frozen = None, frozen[keep]
+        if tensors is None:
+            tensors = [tf.constant(a) for a in (x_tr, y_tr, x_va, y_va, m_va)]
+        idx, mask = _batches(seed, epoch, n_tr, batch_size)
+        n_epochs[rows[~frozen]] = epoch
+        xt, yt, xv, yv, mv = tensors
+        tr.epoch_fn(
+            xt, yt, tf.constant(idx), tf.constant(mask), xv, yv, mv,
+            tf.constant(seed * 100_003 + epoch, tf.int32), tf.constant(epoch, tf.int32),
+        )  # fmt: skip
+        stopped = not fixed and bool(tr.frozen.numpy().all())
+        if progress:
+            progress(last if stopped else epoch, last)
+        if stopped:
+            break
+    release(np.arange(len(rows)))
+    return out
 
 
 # --- many symbols, end to end: purged validation + final refit -------------------------------

@@ -33,6 +33,7 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         random_state: int = 0,
         n_jobs: int = 1,
         min_samples: int = MIN_SAMPLES,
+        max_bin: int = 64,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -42,11 +43,15 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.min_samples = min_samples
+        # histogram bins per feature: a symbol has a few hundred rows, so XGBoost's default 256
+        # bins mostly hold one row each and cost ~3x the fit time for no split it could not make
+        self.max_bin = max_bin
 
     def _booster_params(self) -> dict[str, Any]:
         return {
             "objective": "reg:squarederror",
             "tree_method": "hist",
+            "max_bin": int(self.max_bin),
             "max_depth": int(self.max_depth),
             "eta": float(self.learning_rate),
             "subsample": float(self.subsample),

@@ -112,3 +112,29 @@ def test_train_many_isolates_failures_and_unsorted_dates():
     assert res["OK"].ok and not res["NAN"].ok and not res["DATES"].ok
     assert res["NAN"].error.startswith("NAN:") and "dates" in res["DATES"].error
     assert res["OK"].info["train_end"] < res["OK"].metrics["split"]["validation_start"]
+
+
+def test_fixed_epoch_refits_leave_the_stack_without_changing_the_others():
+    # the refit pass: symbols with few epochs finish first and leave the stack (compaction)
+    sets = [make_data(n, seed=i)[:2] for i, n in enumerate((70, 95, 120, 85))]
+    params = NNRegressor(max_epochs=8)
+    goals = [2, 8, 5, 1]
+    together = fit_nn_batched(sets, params, epochs=goals)
+    for k, ((X, y), goal) in enumerate(zip(sets, goals, strict=True)):
+        alone = fit_nn_batched([(X, y)], params, epochs=[goal])[0]
+        assert together[k].model.n_epochs_ == alone.model.n_epochs_ == goal
+        np.testing.assert_allclose(
+            together[k].model.predict(X), alone.model.predict(X), rtol=0, atol=1e-6
+        )
+
+
+def test_the_training_graph_is_traced_once_for_any_stack_shape():
+    from sentinel.ml.batched import _trainer
+
+    params = NNRegressor(max_epochs=3, patience=1, hidden_units=(8, 4), dropout=(0.1, 0.0))
+    for n_sym, rows in ((2, 60), (5, 90), (3, 140)):  # new sizes, rows and a shrinking stack
+        fit_nn_batched([make_data(rows, seed=i)[:2] for i in range(n_sym)], params)
+        fit_nn_batched(
+            [make_data(rows, seed=i)[:2] for i in range(n_sym)], params, epochs=[2] * n_sym
+        )
+    assert _trainer(20, params).epoch_fn.experimental_get_tracing_count() == 1
