@@ -22,10 +22,10 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/sentinel backtest $(CONFIG)
 
-## test: set up when needed, then lint and run the test suite
+## test: set up when needed, then lint and run the test suite (one worker per core, pytest-xdist)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

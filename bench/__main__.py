@@ -11,7 +11,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench import api, engine, ml, signals, sweep, workloads  # noqa: E402,F401  (register)
+from bench import api, engine, ml, ml_eval_table, scale, signals, sweep, workloads  # noqa: E402,F401
 from bench._harness import WORKLOADS, Skip, save  # noqa: E402
 
 

@@ -6,6 +6,7 @@ Run with ``python -c "import bench.ml; from bench.__main__ import main; main(['m
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -126,7 +127,7 @@ def ml_pooled() -> list[Result]:
     from sentinel.ml._tf import configure_threads
 
     configure_threads(1, 1)
-    from sentinel.ml.pooled import train_pooled
+    from sentinel.ml.pooled import POOLED_BATCH, POOLED_LR, POOLED_PATIENCE, train_pooled
 
     data = _data(366, 250, 20)
     small = dict(list(data.items())[:3])
@@ -140,9 +141,12 @@ def ml_pooled() -> list[Result]:
     )
     cpu = time.process_time() - cpu  # all threads: TensorFlow's and XGBoost's
     model = fit["r"].predictor.pooled
+    ic = fit["r"].metrics["_pooled"].get("validation_ic")
     return [
         Result("ml_pooled", "pooled retrain, 366 symbols x 250 samples (91,500 rows)", t, "s",
                30.0, None,
-               f"inner fit + refit on all rows; CPU {cpu:.1f} s; NN epochs "
-               f"{model.nn_.best_epoch_}, trees {model.xgb_.best_n_trees_}"),
+               f"inner fit + refit on all rows; CPU {cpu:.1f} s; NN batch {POOLED_BATCH}, lr "
+               f"{POOLED_LR:g}, patience {POOLED_PATIENCE}, epochs {model.nn_.best_epoch_}, trees "
+               f"{model.xgb_.best_n_trees_}; validation IC {ic:.3f}; load avg "
+               f"{os.getloadavg()[0]:.2f}"),
     ]  # fmt: skip

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     from cli.main import main as cli_main  # imported under the sampler: start-up is measured
 
     out = Path(tempfile.mkdtemp(prefix="profile_demo_")) / "run"
-    cmd = ([f"--db={args.db}"] if args.db else []) + ["backtest", args.config, "--output", str(out)]
+    # --create: a new SQLite file is the fresh-store case (the demo is generated into it)
+    db = [f"--db={args.db}", "--create"] if args.db else []
+    cmd = [*db, "backtest", args.config, "--output", str(out)]
     sys.argv = ["sentinel", *cmd]
     try:
         cli_main()

@@ -123,13 +123,24 @@ def run_training(
     max_epochs: int = 100,
     validate: bool = True,
     models_dir: Path | None = None,
+    model: str | None = None,
+    target: str | None = None,
 ) -> Any:
-    """Train every eligible symbol in one batched pass, save the models, print the summary."""
+    """Train every eligible symbol in one batched pass, save the models, print the summary.
+
+    ``model`` / ``target`` (default: the settings ml_model / ml_target): ``pooled`` and
+    ``hierarchical`` save one model, ``_pooled``; per-symbol models are trained on the return.
+    """
     # lazy: sentinel.ml.training pulls TensorFlow and XGBoost
     from sentinel.ml.training import save_models, train_as_of
     from sentinel.settings import get_settings
 
     s = _settings(store)
+    model = model or s.ml_model
+    if model == "per_symbol" and (target or "return") != "return":
+        raise ConfigError(f"--target {target}: per-symbol models are stored for the return "
+                          "target; use --model pooled or hierarchical")  # fmt: skip
+    target = "return" if model == "per_symbol" else target or s.ml_target
     horizon = s.ml_prediction_horizon_days
     if not store.signals.symbols_with_samples(horizon):
         raise ConfigError(
@@ -152,7 +163,7 @@ def run_training(
         report = train_as_of(
             store, as_of=as_of, symbols=symbols, horizon_days=s.ml_prediction_horizon_days,
             min_samples=s.ml_min_samples_per_symbol, max_epochs=max_epochs, validate=validate,
-            progress=status, epoch_progress=epochs,
+            progress=status, epoch_progress=epochs, model=model, target=target,
         )  # fmt: skip
         if as_of is not None and not report.samples and not report.skipped:
             raise ConfigError(
@@ -160,6 +171,8 @@ def run_training(
             )
         status(f"saving {len(report.models)} models to {root}")
         save_models(store, report, root, horizon_days=s.ml_prediction_horizon_days)
+    if report.predictor is not None:
+        console.print(f"{model} model (target {target}) saved as {root / '_pooled'}")
     if report.models:
         console.print(_summary_table(report))
     for sym, why in sorted(report.skipped.items()):
@@ -191,13 +204,36 @@ def train(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Purged validation + diagnostic.")
     ] = True,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="per_symbol | pooled | hierarchical (default: the setting "
+            "ml_model); pooled kinds are saved as one model, _pooled.",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="return | excess | rank for pooled kinds (default: the setting ml_target).",
+        ),
+    ] = None,
 ) -> None:
-    """Train per-symbol NN + XGBoost ensembles (batched) and save them atomically."""
+    """Train NN + XGBoost ensembles (per symbol, batched, or pooled) and save them atomically."""
+    from sentinel.ml.pooled import MODEL_KINDS, TARGETS  # lazy: pandas, the trainer
+
+    if model is not None and model not in MODEL_KINDS:
+        raise ConfigError(f"--model: one of {', '.join(MODEL_KINDS)}, not {model!r}")
+    if target is not None and target not in TARGETS:
+        raise ConfigError(f"--target: one of {', '.join(TARGETS)}, not {target!r}")
     run_training(
         open_cli_store(), symbols=(_split(symbols) or []) + list(symbol or []) or None,
         as_of=_date(as_of, "--as-of"),
         max_epochs=max_epochs,
         validate=validate,
+        model=model,
+        target=target,
     )  # fmt: skip
 
 
@@ -211,10 +247,18 @@ def status(as_json: JsonOption = False) -> None:
         print_json(report)
         return
     problems = {"broken model": report["broken_models"], "stale record": report["stale_records"]}
-    shown = {k: v for k, v in report.items() if k not in ("broken_models", "stale_records")}
+    hidden = ("broken_models", "stale_records", "pooled_model")
+    shown = {k: v for k, v in report.items() if k not in hidden}
     shown["broken_models"] = len(report["broken_models"])
     shown["stale_records"] = len(report["stale_records"])
     console.print(key_value_table("ML status", shown))
+    pooled = report.get("pooled_model")
+    if pooled:  # the one pooled / hierarchical model, beside its best baseline
+        console.print(escape(
+            f"pooled model {pooled['symbol']} ({pooled['status']}, version {pooled['version']}): "
+            f"{pooled['training_samples']:,} samples, IC {_fmt(pooled['validation_ic'], 3)}, "
+            f"best baseline IC {_fmt(pooled['baseline_ic'], 3)} ({pooled['best_baseline']}), "
+            f"trained to {pooled['train_end']}"), soft_wrap=True)  # fmt: skip
     for kind, items in problems.items():
         for sym, why in list(items.items())[:10]:
             console.print(escape(f"{kind} {sym}: {why}"), soft_wrap=True)
@@ -360,14 +404,24 @@ def evaluate(
         str | None,
         typer.Option(help="Folder for ml_eval.json/.csv/.html (default: <output>-ml_eval)."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE config override (dotted key, YAML value), repeatable: "
+            "--set ml.model=pooled --set ml.target=rank",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cross-sectional rank IC of each score and the baselines on each rebalance day."""
     import os
 
-    from engine.config import load_config  # lazy: pydantic and YAML only
+    from engine.config import load_config, parse_overrides  # lazy: pydantic and YAML only
 
     cfg = load_config(config)  # a config error shows before the engine is imported
+    if set_:
+        cfg = cfg.with_updates(parse_overrides(set_))
     from cli._common import state
     from engine.evaluate import evaluate_run, fmt, write_evaluation
     from engine.ml_report import write_page

@@ -154,10 +154,11 @@ def _replay(runner, cfg, store) -> None:
         f"{totals['rebalances']:,} rebalance(s), {totals['orders']:,} order(s) sent, "
         f"{totals['fills']:,} fill(s); equity {reports[-1].equity:,.2f}",
         markup=False,
+        soft_wrap=True,  # one line whatever the terminal's width: logs and scripts grep it
     )
     with working("checking parity with a backtest of the same config"):
         line = replay_parity(cfg, store, account)
-    console.print(f"[{account}] {line}", markup=False)
+    console.print(f"[{account}] {line}", markup=False, soft_wrap=True)
 
 
 def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) -> None:

@@ -104,19 +104,26 @@ class SimulatedBroker:
         fills: list[Fill] = []
         sells = [o for o in orders if o.quantity < 0]
         buys = [o for o in orders if o.quantity > 0]
+        price_of = bars.price
+        # fixed costs and no cap (the usual run): no liquidity look-ups, one slippage rate
+        plain = not self.model.needs_liquidity and self.costs.model != "sqrt_impact"
+        fixed = self.model.slippage(0.0, NO_LIQUIDITY) if plain else 0.0
+        positions = portfolio.positions
         for o in sells:
-            px = _price(bars, o.symbol, field)
-            held = portfolio.positions.get(o.symbol, 0.0)
-            qty = min(-o.quantity, held)  # long-only: never sell more than is held
+            px = price_of(o.symbol, field)
+            qty = min(-o.quantity, positions.get(o.symbol, 0.0))  # long-only: never oversell
             if px is None or qty <= 0:
                 self.cancelled.append((day, o, "no bar" if px is None else "nothing held"))
                 continue
-            liq = self._liquidity(bars, o.symbol)
-            qty = self._cap(day, o, qty, liq)
-            if qty <= 0:
-                self.cancelled.append((day, o, CAPPED))
-                continue
-            slip = self.model.slippage(qty, liq)
+            if plain:
+                slip = fixed
+            else:
+                liq = self._liquidity(bars, o.symbol)
+                qty = self._cap(day, o, qty, liq)
+                if qty <= 0:
+                    self.cancelled.append((day, o, CAPPED))
+                    continue
+                slip = self.model.slippage(qty, liq)
             price = px * (1 - slip)
             commission = self._commission(qty * price)
             if portfolio.cash + qty * price - commission < 0:  # dust: costs more than it brings
@@ -127,9 +134,12 @@ class SimulatedBroker:
             fills.append(fill)
         priced = []
         for o in buys:
-            px = _price(bars, o.symbol, field)
+            px = price_of(o.symbol, field)
             if px is None:
                 self.cancelled.append((day, o, "no bar"))
+                continue
+            if plain:
+                priced.append((o, o.quantity, px * (1 + fixed), px, fixed))
                 continue
             liq = self._liquidity(bars, o.symbol)
             want = self._cap(day, o, o.quantity, liq)
@@ -152,10 +162,6 @@ class SimulatedBroker:
         return fills
 
 
-def _price(bars: DayBars, symbol: str, field: str) -> float | None:
-    return bars.price(symbol, field)
-
-
 def orders_for_targets(
     run_id: str,
     day: date,
@@ -171,18 +177,26 @@ def orders_for_targets(
     ``{run_id}:{day}:{symbol}``: deterministic, so a replayed decision is recognised.
     """
     equity = portfolio.equity()
+    names = [str(s) for s in weights.index]
+    take = getattr(prices, "take", None)
+    # one gather of the day's closes when the feed offers it (NaN: no bar, like None)
+    pxs = take(names).tolist() if take is not None and names else [prices.get(s) for s in names]
     targets: dict[str, float] = {}
-    for sym, w in weights.items():
-        px = prices.get(str(sym))
+    for sym, w, px in zip(names, weights.tolist(), pxs, strict=True):
         if px and px > 0 and w > 0:
             shares = w * equity / px
-            targets[str(sym)] = shares if fractional else math.floor(shares)
+            targets[sym] = shares if fractional else math.floor(shares)
     orders = []
-    for sym in sorted(set(targets) | set(portfolio.positions)):
-        delta = targets.get(sym, 0.0) - portfolio.positions.get(sym, 0.0)
-        px = prices.get(sym) or portfolio.last_price.get(sym, 0.0)
-        small = max(min_trade_value, 0.0)
-        if abs(delta) < 1e-9 or (targets.get(sym) and abs(delta) * px < small):
+    held = portfolio.positions
+    small = max(min_trade_value, 0.0)
+    prefix = f"{run_id}:{day.isoformat()}:"
+    for sym in sorted(targets.keys() | held.keys()):
+        delta = targets.get(sym, 0.0) - held.get(sym, 0.0)
+        if abs(delta) < 1e-9:
             continue
-        orders.append(Order(f"{run_id}:{day.isoformat()}:{sym}", sym, float(delta), day))
+        if small > 0 and targets.get(sym):  # with no minimum no trade is too small
+            px = prices.get(sym) or portfolio.last_price.get(sym, 0.0)
+            if abs(delta) * px < small:
+                continue
+        orders.append(Order(prefix + sym, sym, float(delta), day))
     return orders

@@ -230,6 +230,15 @@ class CostsConfig(StrictModel):
     )
 
 
+class TrainExecutorConfig(StrictModel):
+    """Where walk-forward per-symbol training runs: in process, or cut into one chunk per Dask
+    worker (the sweep executor's shape; ``address`` unset starts a local cluster)."""
+
+    kind: Literal["local", "dask"] = "local"
+    workers: Int = Field(default=2, ge=1, le=256)
+    address: str | None = Field(default=None, description="tcp://host:port of a Dask scheduler")
+
+
 class MLConfig(StrictModel):
     """ML in the loop. ``walk_forward`` retrains in simulated time; ``current`` uses stored models
     (trained on the future: the report flags the run as look-ahead); ``off`` is wavelet only.
@@ -261,6 +270,11 @@ class MLConfig(StrictModel):
         default="close",
         description="Where the label's return starts: the sample day's close, or the next "
         "open (what the broker can trade).",
+    )
+    # where, not what: not part of the config hash (RunConfig.config_hash)
+    train_executor: TrainExecutorConfig = Field(
+        default=TrainExecutorConfig(),
+        description="Per-symbol walk-forward training in process (local) or fanned out over Dask.",
     )
     features: tuple[str, ...] = Field(
         default=(DEFAULT_FEATURES,),
@@ -328,7 +342,9 @@ class RunConfig(StrictModel):
 
     def config_hash(self) -> str:
         """A stable hash of everything that defines the run (names a run; keys caches)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        data["ml"].pop("train_executor")  # where training runs, not what the run computes
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def with_updates(self, updates: dict[str, Any]) -> RunConfig:
@@ -337,6 +353,20 @@ class RunConfig(StrictModel):
         for key, value in updates.items():
             set_path(data, key, value)
         return validate_config(data, source="<updates>")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["ml.model=pooled", "ml.blend_ratio=0.5"]`` -> dotted keys to YAML-parsed values."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. ml.model=pooled")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({exc})") from None
+    return out
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -98,9 +98,12 @@ class CorporateActions:
                 cash = portfolio.pay_dividend(symbol, dividend, self.dividend_tax)
                 events.append(BookEvent(day, symbol, "dividend", held * split, cash))
         self._done = end
-        events += self._delist(day, portfolio, run_id)
-        missing = [s for s in portfolio.positions if s not in traded]
-        if view is not None and self.stale_after and missing:
+        if self.listings and portfolio.positions:
+            events += self._delist(day, portfolio, run_id)
+        if view is None or not self.stale_after or not portfolio.positions:
+            return events
+        missing = without_bar(list(portfolio.positions), traded)
+        if missing:
             stale = view.market.stale_symbols(sorted(missing), day, self.stale_after)
             for symbol in sorted(stale):
                 events += self._settle(day, portfolio, run_id, symbol, None)
@@ -132,6 +135,17 @@ class CorporateActions:
                     float(price), 0.0, 0.0)  # fmt: skip
         portfolio.apply(fill)
         return [fill, BookEvent(day, symbol, "delisting", qty, qty * float(price))]
+
+
+def without_bar(symbols: list[str], closes: Container[str]) -> list[str]:
+    """Those of ``symbols`` with no bar in ``closes`` (one numpy gather when it has ``take``)."""
+    take = getattr(closes, "take", None)
+    if take is None or not symbols:
+        return [s for s in symbols if s not in closes]
+    today = take(symbols)
+    if (today == today).all():  # the usual day: every held symbol traded
+        return []
+    return [s for s, p in zip(symbols, today.tolist(), strict=True) if p != p]
 
 
 def _before(day: date) -> date:

@@ -7,7 +7,7 @@ it; they read the view the runner hands them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 import numpy as np
@@ -67,10 +67,11 @@ class DayBars:
 class Closes:
     """Mapping-like view of a day's closes: ``get``, ``in`` and ``[]`` for symbols with a bar."""
 
-    __slots__ = ("_bars",)
+    __slots__ = ("_bars", "_taken")
 
     def __init__(self, bars: DayBars):
         self._bars = bars
+        self._taken: tuple[tuple[str, ...], np.ndarray] | None = None  # the last take()
 
     def get(self, symbol: str, default: float | None = None) -> float | None:
         v = self._bars.price(symbol, "close")
@@ -85,6 +86,27 @@ class Closes:
         if v is None:
             raise KeyError(symbol)
         return v
+
+    def take(self, symbols: Sequence[str]) -> np.ndarray:
+        """The closes of ``symbols`` in one gather; NaN where :meth:`get` would give None.
+
+        Read-only; the last answer is kept (a day asks for the held symbols several times).
+        """
+        key = tuple(symbols)
+        if self._taken is not None and self._taken[0] == key:
+            return self._taken[1]
+        bars = self._bars
+        col = bars._col
+        j = np.fromiter((col.get(s, -1) for s in key), np.int64, len(key))
+        if not len(bars.close):
+            return np.full(len(key), np.nan)
+        out = bars.close[j]  # a copy (fancy index)
+        bad = (j < 0) | ~((out > 0.0) & (out < _INF))
+        if bad.any():
+            out[bad] = np.nan
+        out.flags.writeable = False
+        self._taken = (key, out)
+        return out
 
 
 class BarFeed:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
+import numpy as np
 import pandas as pd
+
+
+class PriceRow(Protocol):
+    """A day's closes that can be read for many symbols at once (``engine.feed.Closes``)."""
+
+    def take(self, symbols: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,15 @@ class Portfolio:
     last_price: dict[str, float] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     equity_rows: list[tuple[date, float, float]] = field(default_factory=list)
-    weight_rows: dict[date, dict[str, float]] = field(default_factory=dict)
+    #: Per marked day, the held symbols and their weights (parallel tuples: no dict per day).
+    _weight_log: dict[date, tuple[tuple[str, ...], tuple[float, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def weight_rows(self) -> dict[date, dict[str, float]]:
+        """Per marked day, each held symbol's weight at that day's close."""
+        return {d: dict(zip(s, w, strict=True)) for d, (s, w) in self._weight_log.items()}
 
     def apply(self, fill: Fill) -> None:
         self.cash -= fill.quantity * fill.price + fill.commission
@@ -78,17 +95,37 @@ class Portfolio:
         eq = self.equity()
         if eq <= 0 or not self.positions:
             return pd.Series(dtype="float64")
-        return pd.Series({s: q * self.last_price[s] / eq for s, q in self.positions.items()})
+        prices = self.last_price
+        values = [q * prices[s] / eq for s, q in self.positions.items()]
+        index = pd.Index(np.array(list(self.positions), dtype=object), dtype=object, copy=False)
+        return pd.Series(np.array(values), index=index, copy=False)
 
-    def mark(self, day: date, closes: dict[str, float]) -> float:
-        """Value the book at ``day``'s closes (a symbol with no bar keeps its last price)."""
-        for s in self.positions:
-            if s in closes:
-                self.last_price[s] = closes[s]
-        eq = self.equity()
+    def mark(self, day: date, closes: Mapping[str, float] | PriceRow) -> float:
+        """Value the book at ``day``'s closes (a symbol with no bar keeps its last price).
+
+        ``closes`` with a ``take`` (the feed's day) is read for all held symbols in one numpy
+        gather; the sums stay in the positions' order, so the figures equal the per-symbol ones.
+        """
+        held = list(self.positions)
+        prices = self.last_price
+        take = getattr(closes, "take", None)
+        if take is not None and held:
+            today = take(held)
+            have = today == today  # NaN where a symbol has no bar
+            if have.all():
+                prices.update(zip(held, today.tolist(), strict=True))
+            else:
+                prices.update((s, p) for s, p, h in zip(held, today.tolist(), have.tolist(),
+                                                        strict=True) if h)  # fmt: skip
+        elif held:
+            for s in held:
+                if s in closes:
+                    prices[s] = closes[s]  # type: ignore[index]
+        values = [q * prices[s] for s, q in self.positions.items()]
+        eq = self.cash + sum(values)
         self.equity_rows.append((day, eq, self.cash))
-        self.weight_rows[day] = (
-            {s: q * self.last_price[s] / eq for s, q in self.positions.items()} if eq > 0 else {}
+        self._weight_log[day] = (
+            (tuple(held), tuple([v / eq for v in values])) if eq > 0 else ((), ())
         )
         return eq
 
@@ -99,22 +136,36 @@ class Portfolio:
         return df.set_index("date")
 
     def weights_frame(self) -> pd.DataFrame:
-        df = pd.DataFrame.from_dict(self.weight_rows, orient="index").fillna(0.0)
-        df.index = pd.to_datetime(df.index)
-        df.index.name = "date"
-        return df.sort_index(axis=1)
+        """date x symbol weights at each close (0 where not held), symbols by name."""
+        log = self._weight_log
+        names = sorted({s for held, _ in log.values() for s in held})
+        col = {s: j for j, s in enumerate(names)}
+        grid = np.zeros((len(log), len(names)))
+        sizes = [len(held) for held, _ in log.values()]
+        rows = np.repeat(np.arange(len(log)), sizes)  # one scatter for the whole run
+        cols = [col[s] for held, _ in log.values() for s in held]
+        grid[rows, cols] = [w for _, ws in log.values() for w in ws]
+        index = pd.DatetimeIndex(pd.to_datetime(list(log)), name="date")
+        return pd.DataFrame(grid, index=index, columns=pd.Index(names) if names else None)
 
     def trades_frame(self) -> pd.DataFrame:
-        rows = [
-            {
-                "date": f.day, "symbol": f.symbol, "side": "buy" if f.quantity > 0 else "sell",
-                "quantity": abs(f.quantity), "price": f.price, "value": f.value,
-                "commission": f.commission, "slippage": f.slippage, "order_id": f.order_id,
-            }
-            for f in self.fills
-        ]  # fmt: skip
-        cols = ["date", "symbol", "side", "quantity", "price", "value", "commission", "slippage",
-                "order_id"]  # fmt: skip
-        df = pd.DataFrame(rows, columns=cols)
-        df["date"] = pd.to_datetime(df["date"])
-        return df
+        """One row per fill, built column-wise (a run has thousands of fills)."""
+        fills = self.fills
+        if not fills:
+            cols = ["date", "symbol", "side", "quantity", "price", "value", "commission",
+                    "slippage", "order_id"]  # fmt: skip
+            df = pd.DataFrame(columns=cols)
+            df["date"] = pd.to_datetime(df["date"])
+            return df
+        qty = np.array([f.quantity for f in fills], dtype="float64")
+        price = np.array([f.price for f in fills], dtype="float64")
+        size = np.abs(qty)
+        return pd.DataFrame({
+            "date": pd.to_datetime(pd.Series([f.day for f in fills], dtype=object)),
+            "symbol": [f.symbol for f in fills],
+            "side": ["buy" if q > 0 else "sell" for q in qty.tolist()],
+            "quantity": size, "price": price, "value": size * price,
+            "commission": np.array([f.commission for f in fills], dtype="float64"),
+            "slippage": np.array([f.slippage for f in fills], dtype="float64"),
+            "order_id": [f.order_id for f in fills],
+        })  # fmt: skip

@@ -18,7 +18,7 @@ import pandas as pd
 
 from engine.broker import Broker, orders_for_targets
 from engine.clock import EventType, Tick
-from engine.corporate_actions import BookEvent, CorporateActions
+from engine.corporate_actions import BookEvent, CorporateActions, without_bar
 from engine.feed import BarFeed, Closes
 from engine.portfolio import Order, Portfolio
 from sentinel.db import Store
@@ -78,15 +78,15 @@ class Runner:
         day = tick.day
         view = self.store.view(day)  # "now": every read below is bounded at this day
         bars = self.feed.advance(day)
+        closes = bars.closes()  # one per day: it keeps its last look-up of the held symbols
         if self.actions:  # splits, dividends and delistings first: orders are restated for them
             events = self.actions.apply(
-                day, self.portfolio, self.broker, self.run_id, view, traded=bars.closes()
+                day, self.portfolio, self.broker, self.run_id, view, traded=closes
             )
             for event in events:
                 (self.log.book_events if isinstance(event, BookEvent) else self.log.settlements
                  ).append(event)  # fmt: skip
         self.broker.execute(day, bars, self.portfolio)
-        closes = bars.closes()
         self._settle_delisted(view, closes)
         self.portfolio.mark(day, closes)
         if tick.has(EventType.RETRAIN):
@@ -108,7 +108,7 @@ class Runner:
 
     def _settle_delisted(self, view: Store, closes: Closes) -> None:
         """A held symbol that left the universe and has no bar is closed at its last price."""
-        held = [s for s in self.portfolio.positions if s not in closes]
+        held = without_bar(list(self.portfolio.positions), closes)
         if not held:
             return
         day = view.day

@@ -27,6 +27,7 @@ from engine.costs import CostModel
 from engine.feed import BarFeed
 from engine.portfolio import Portfolio
 from engine.runner import Runner
+from engine.train_executor import train_mapper
 from sentinel.data.demo import generate_demo_universe, install_demo
 from sentinel.data.importer import import_files
 from sentinel.db import Store
@@ -162,7 +163,7 @@ def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]
 
     def symbols(d: date) -> list[str]:
         out = store.market.universe_symbols(d, stale_after=u.stale_after)
-        if allowed is not None:
+        if allowed is not None and not allowed.issuperset(out):  # the check runs in C
             out = [s for s in out if s in allowed]
         if sectors is not None:  # the sector each symbol had that day, when histories exist
             on = store.market.sectors_as_of(d) if dated_sectors else {}
@@ -417,18 +418,64 @@ def _domain_planner(
         # the market features read the run's benchmark (checked to be stored), else SPY, ...
         book = FeatureBook(store, features=cfg.ml.feature_names, market=cfg.benchmark)
         ensure_samples(cfg, store, book, status)
-    if cfg.ml.active and cfg.ml.mode == "current":
+    pooled_id = None
+    if cfg.ml.active and cfg.ml.mode == "current" and cfg.ml.model != "per_symbol":
+        predictor, pooled_id = current_pooled(models_dir or settings.models_dir, cfg)
+    elif cfg.ml.active and cfg.ml.mode == "current":
         predictor, model_ids = current_models(models_dir or settings.models_dir,
                                               cfg.universe.symbols or None,
                                               cfg.ml.feature_names)  # fmt: skip
         if not predictor.symbols:
+            _refuse_pooled_only(models_dir or settings.models_dir)
             warnings.append("ML mode 'current': no stored models, wavelet scores only")
             if not predictor.load_errors:  # keep it to name each symbol's load error
                 predictor = None
-    return Planner(
+    planner = Planner(
         ml_policy(cfg, settings), universe=universe, book=book, predictor=predictor,
         model_ids=model_ids,
         # a listed universe trains only its symbols (each network is independent of the others)
         train_symbols=cfg.universe.symbols if cfg.universe.kind == "list" else None,
         ml_flags={s.symbol: s.ml_enabled for s in store.market.securities()},
+        train_map=train_mapper(cfg.ml.train_executor) if cfg.ml.walk_forward else None,
     )  # fmt: skip
+    if pooled_id is not None:
+        planner.model_id = pooled_id
+    return planner
+
+
+def current_pooled(models_dir: Path, cfg: RunConfig) -> tuple[Any, str]:
+    """The stored pooled predictor (``ml.mode: current``, ``ml.model`` pooled / hierarchical)
+    and its model id; a store without one, or with another kind, target or features, is a
+    :class:`ConfigError` naming the key (never a silent per-symbol fallback)."""
+    from sentinel.ml.errors import MLError  # lazy: see current_models
+    from sentinel.ml.model_files import ModelStore
+
+    ms = ModelStore(models_dir)
+    if not ms.has_pooled():
+        have = "per-symbol models only" if ms.symbols() else "no model"
+        raise ConfigError(
+            f"ml.model: {cfg.ml.model} in ml.mode current needs a stored pooled model, but "
+            f"{models_dir} holds {have} (sentinel ml train --model {cfg.ml.model})"
+        )
+    try:
+        stored = ms.load_pooled(cfg.ml.model, cfg.ml.target)
+    except MLError as exc:
+        raise ConfigError(f"ml.model: {exc}") from None
+    problem = feature_mismatch(stored.metadata.get("features"), cfg.ml.feature_names)
+    if problem:
+        raise ConfigError(f"ml.features: the stored pooled model: {problem}")
+    return stored.predictor, f"current:{cfg.ml.model}:{stored.folder.name}"
+
+
+def _refuse_pooled_only(models_dir: Path) -> None:
+    """ml.model per_symbol in current mode where the folder holds only a pooled model."""
+    from sentinel.ml.model_files import ModelStore  # lazy: see current_models
+
+    ms = ModelStore(models_dir)
+    if ms.has_pooled() and not ms.symbols():
+        kind = ms.verify_pooled().metadata or {}
+        raise ConfigError(
+            f"ml.model: per_symbol, but {models_dir} holds only a pooled model (kind "
+            f"{kind.get('kind', '?')}); set ml.model to it or run sentinel ml train --model "
+            "per_symbol"
+        )

@@ -120,8 +120,9 @@ def _local(tasks: list[dict], workers: int) -> Iterator[dict]:
     pool.shutdown(wait=True)
 
 
-def connect_dask(address: str | None, workers: int):
-    """A Dask client: to ``address``, or to a new local cluster; unreachable is a clear error."""
+def connect_dask(address: str | None, workers: int, key: str = "executor.address"):
+    """A Dask client: to ``address``, or to a new local cluster; unreachable is a clear error
+    naming the config ``key`` (the sweeps' executor, or a run's ml.train_executor)."""
     from distributed import Client, LocalCluster  # lazy: Dask, only for executor kind dask
 
     if address:
@@ -129,7 +130,7 @@ def connect_dask(address: str | None, workers: int):
             return Client(address, timeout="5s"), None
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
-                f"executor.address: cannot reach the Dask scheduler at {address} ({exc})"
+                f"{key}: cannot reach the Dask scheduler at {address} ({exc})"
             ) from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None)  # fmt: skip

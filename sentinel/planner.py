@@ -23,7 +23,7 @@ from sentinel.db import ScoreRecord, Store
 from sentinel.ml.blend import blend_scores, return_to_score
 from sentinel.ml.errors import load_problem
 from sentinel.ml.policy import MLPolicy
-from sentinel.regime import get_regime_adjusted_return, quote_data_from_prices
+from sentinel.regime import get_regime_adjusted_return, quote_data_panel
 from sentinel.timeutil import end_of_day_ts
 from sentinel.wavelet import WINDOW, wavelet_scores_panel
 
@@ -76,11 +76,12 @@ class Analyzer:
             return {}
         panel = wavelet_scores_panel(closes[present], pd.Timestamp(d))
         ts = end_of_day_ts(d)
+        valid = panel[panel["valid"]]
+        score, d1, d4 = (valid[c].to_numpy(dtype="float64").tolist() for c in ("score", "d1", "d4"))
         records = {
-            sym: ScoreRecord(sym, d, ts, float(row.score),
-                             {"wavelet_d1": float(row.d1), "wavelet_d4": float(row.d4)})
-            for sym, row in panel[panel["valid"]].iterrows()
-        }  # fmt: skip
+            sym: ScoreRecord(sym, d, ts, s, {"wavelet_d1": c1, "wavelet_d4": c4})
+            for sym, s, c1, c4 in zip(valid.index, score, d1, d4, strict=True)
+        }
         view.signals.save_scores(records.values())
         return records
 
@@ -113,69 +114,103 @@ class RebalanceEngine:
         """
         d = _today(view)
         symbols = sorted(wavelet)
-        out = pd.DataFrame(index=pd.Index(symbols, name="symbol"), columns=SCORE_COLUMNS)
-        out["wavelet_score"] = [wavelet[s].score for s in symbols]
-        out["wavelet_d1"] = [wavelet[s].components.get("wavelet_d1", 0.0) for s in symbols]
-        out["wavelet_d4"] = [wavelet[s].components.get("wavelet_d4", 0.0) for s in symbols]
-        out["blend_ratio"] = float(blend_ratio)
-        out["predicted_return"] = np.nan
-        out["ml_score"] = np.nan
-        out["regime_score"] = np.nan
-        out["regime_dampening"] = np.nan
-        out["model_id"] = None
-        out["fallback"] = None
+        n = len(symbols)
+        # Columns are filled as plain lists and the frame is made once: a frame write per
+        # symbol cost more than the whole prediction.
+        fallback: list[str | None] = [None] * n
+        predicted, ml_score, rscore, damp = ([np.nan] * n for _ in range(4))
+        model: list[str | None] = [None] * n
         raw: dict[str, float] = {}
-        if not ml_enabled:
-            out["fallback"] = "ml disabled"
-        elif predictor is None:
-            out["fallback"] = "no models"
-        else:
-            every = getattr(predictor, "scores_every_symbol", False)  # ml.model pooled kinds
-            have = set() if every else set(predictor.symbols)
-            rows = {}
-            for s in symbols:
-                if ml_allowed is not None and not ml_allowed(s):
-                    out.at[s, "fallback"] = "ml disabled for symbol"
-                elif not every and s not in have:
-                    err = getattr(predictor, "load_errors", {}).get(s)
-                    out.at[s, "fallback"] = (
-                        f"model load error: {load_problem(err)}"[:128] if err else "no model"
-                    )
-                elif features is None or s not in features.index:
-                    out.at[s, "fallback"] = "no features"
-                else:
-                    x = features.loc[s].to_numpy(dtype="float64")
-                    if np.isfinite(x).all():
-                        rows[s] = x
-                    else:
-                        out.at[s, "fallback"] = "non-finite features"
+        pos = {s: i for i, s in enumerate(symbols)}
+        if ml_enabled and predictor is not None:
+            rows = self._feature_rows(symbols, features, predictor, ml_allowed, fallback)
             if rows:
                 try:
                     raw = predictor.predict_batch(rows)
                 except Exception as exc:  # noqa: BLE001 - a bad model must not end the run
                     for s in rows:
-                        out.at[s, "fallback"] = f"prediction failed: {type(exc).__name__}"
+                        fallback[pos[s]] = f"prediction failed: {type(exc).__name__}"
                     raw = {}
         for s, r in raw.items():
+            i = pos[s]
             if not np.isfinite(r):
-                out.at[s, "fallback"] = "non-finite prediction"
+                fallback[i] = "non-finite prediction"
                 continue
             quote = (quotes or {}).get(s)
-            adjusted, rscore, damp = (
+            adjusted, rscore[i], damp[i] = (
                 get_regime_adjusted_return(float(r), quote) if quote else (float(r), 0.0, 1.0)
             )
-            out.at[s, "predicted_return"] = float(r)
-            out.at[s, "ml_score"] = float(return_to_score(adjusted))
-            out.at[s, "regime_score"] = rscore
-            out.at[s, "regime_dampening"] = damp
-            out.at[s, "model_id"] = (model_ids or {}).get(s, model_id)
-        out["blended_score"] = blend_scores(out["wavelet_score"], out["ml_score"], blend_ratio)
-        for col in ("wavelet_score", "predicted_return", "ml_score", "blended_score",
-                    "regime_score", "regime_dampening", "blend_ratio"):  # fmt: skip
-            out[col] = out[col].astype("float64")
+            predicted[i] = float(r)
+            ml_score[i] = float(return_to_score(adjusted))
+            model[i] = (model_ids or {}).get(s, model_id)
+        index = pd.Index(symbols, name="symbol")
+        wav = np.array([wavelet[s].score for s in symbols], dtype="float64")
+        ml = np.array(ml_score, dtype="float64")
+        if not ml_enabled:  # one reason for all: a string column, as a scalar assignment makes
+            reasons: Any = "ml disabled"
+        elif predictor is None:
+            reasons = "no models"
+        else:
+            reasons = pd.Series(fallback, index=index, dtype=object)
+        out = pd.DataFrame(
+            {
+                "wavelet_score": wav,
+                "wavelet_d1": [wavelet[s].components.get("wavelet_d1", 0.0) for s in symbols],
+                "wavelet_d4": [wavelet[s].components.get("wavelet_d4", 0.0) for s in symbols],
+                "predicted_return": np.array(predicted, dtype="float64"),
+                "ml_score": ml,
+                "blended_score": blend_scores(wav, ml, blend_ratio),
+                "blend_ratio": np.full(n, float(blend_ratio)),
+                "regime_score": np.array(rscore, dtype="float64"),
+                "regime_dampening": np.array(damp, dtype="float64"),
+                "model_id": pd.Series(model, index=index, dtype=object),
+                "fallback": reasons,
+            },
+            index=index,
+        )
         if persist:
             view.signals.upsert_ml_predictions(prediction_rows(out, d, model_mode))
         return out
+
+    @staticmethod
+    def _feature_rows(
+        symbols: list[str],
+        features: pd.DataFrame | None,
+        predictor: Any,
+        ml_allowed: Callable[[str], bool] | None,
+        fallback: list[str | None],
+    ) -> dict[str, np.ndarray]:
+        """The finite feature rows of the symbols the models can score; the reason for each
+        other symbol is written into ``fallback`` (same positions as ``symbols``)."""
+        every = getattr(predictor, "scores_every_symbol", False)  # ml.model pooled kinds
+        have = set() if every else set(predictor.symbols)
+        at: dict[str, int] = {}
+        matrix = None
+        if features is not None and features.index.is_unique:  # one conversion, not one per row
+            at = {s: i for i, s in enumerate(features.index)}
+            matrix = features.to_numpy(dtype="float64")
+        elif features is not None:
+            at = dict.fromkeys(features.index, -1)
+        rows = {}
+        for i, s in enumerate(symbols):
+            if ml_allowed is not None and not ml_allowed(s):
+                fallback[i] = "ml disabled for symbol"
+            elif not every and s not in have:
+                err = getattr(predictor, "load_errors", {}).get(s)
+                fallback[i] = f"model load error: {load_problem(err)}"[:128] if err else "no model"
+            elif s not in at:
+                fallback[i] = "no features"
+            else:
+                x = (
+                    matrix[at[s]]
+                    if matrix is not None
+                    else features.loc[s].to_numpy(dtype="float64")
+                )
+                if np.isfinite(x).all():
+                    rows[s] = x
+                else:
+                    fallback[i] = "non-finite features"
+        return rows
 
 
 def prediction_rows(scores: pd.DataFrame, d: date, model_mode: str | None) -> list[dict]:
@@ -218,6 +253,7 @@ class Planner:
         model_ids: Mapping[str, str] | None = None,
         train_symbols: Iterable[str] | None = None,
         on_retrain: Callable[[date, Any], None] | None = None,
+        train_map: Any | None = None,
     ):
         self.policy = policy
         self.universe = universe
@@ -228,6 +264,7 @@ class Planner:
         self.train_symbols = sorted(train_symbols) if train_symbols is not None else None
         self.model_id: str | None = "current" if policy.mode == "current" else None
         self.on_retrain = on_retrain
+        self.train_map = train_map  # a ChunkMapper (sentinel.ml.training): retrains fan out
         self.analyzer = Analyzer()
         self.blender = RebalanceEngine()
         self._retrain_view: Store | None = None
@@ -255,6 +292,7 @@ class Planner:
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
             validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
             target=self.policy.target, label_from=self.policy.label_from,
+            map_chunks=self.train_map,
         )  # fmt: skip
         if report.predictor is not None:  # pooled / hierarchical: one predictor for the day
             self.predictor = report.predictor
@@ -286,10 +324,7 @@ class Planner:
         if use_ml:
             if self.book is not None:
                 features = self.book.panel_as_of(list(wavelet), view)
-            quotes = {
-                s: quote_data_from_prices(g.set_index("date"))
-                for s, g in bars[bars["symbol"].isin(list(wavelet))].groupby("symbol")
-            }
+            quotes = quote_data_panel(bars, wavelet)
         return self.blender.predict_and_blend(
             view, wavelet, features, self.predictor if use_ml else None,
             blend_ratio=self.policy.blend_ratio, ml_enabled=ml_on, quotes=quotes,

@@ -71,6 +71,7 @@ __all__ = [
     "get_regime_adjusted_return",
     "quote_data_as_of",
     "quote_data_from_prices",
+    "quote_data_panel",
     "regime_as_of",
     "regime_dampening",
     "regime_history",
@@ -91,14 +92,58 @@ def quote_data_from_prices(prices: pd.DataFrame) -> dict[str, Any]:
     52-week low close, 1 at the high), ``n_days``. Values that need more bars are ``None``.
     """
     df = clean_price_frame(prices)
-    close = df["close"].to_numpy()[-_YEAR:]
-    out: dict[str, Any] = {"date": None, "price": None, "n_days": len(df)}
+    last = df.index[-1].to_datetime64() if len(df) else None
+    return _quote_from_closes(df["close"].to_numpy(), last)
+
+
+def quote_data_panel(bars: pd.DataFrame, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """:func:`quote_data_from_prices` of every symbol in ``symbols`` with a row in ``bars``.
+
+    ``bars`` is the long form (``date``, ``symbol``, ``close``, ...) a price panel read returns.
+    One sort of the whole frame replaces a pandas frame per symbol (the planner asks for every
+    symbol on every rebalance day); the cleaning is the same as :func:`clean_price_frame`'s
+    (dates sorted, a repeated date keeps its last row, a non-finite or non-positive close is no
+    bar) and the summary of each symbol is computed by the same code on the same numbers, so the
+    result equals the per-symbol one exactly.
+    """
+    wanted = set(symbols)
+    if bars.empty or not wanted:
+        return {}
+    codes, names = pd.factorize(bars["symbol"], sort=True)
+    asked = np.array([name in wanted for name in names], dtype=bool)
+    keep = (codes >= 0) & asked[codes]  # codes of -1 (a missing symbol) are never asked
+    if not keep.any():
+        return {}
+    codes = codes[keep]
+    when = pd.DatetimeIndex(bars["date"].to_numpy()[keep]).to_numpy(dtype="datetime64[ns]")
+    close = np.asarray(bars["close"].to_numpy()[keep], dtype=np.float64)
+    order = np.lexsort((when, codes))  # stable: equal (symbol, date) rows keep their order
+    codes, when, close = codes[order], when[order], close[order]
+    last_of_date = np.ones(len(codes), dtype=bool)  # a repeated date keeps its last row
+    last_of_date[:-1] = (codes[1:] != codes[:-1]) | (when[1:] != when[:-1])
+    n_rows = np.bincount(codes, minlength=len(names))  # symbols with rows but no usable bar
+    ok = last_of_date & np.isfinite(close) & (close > 0)
+    codes, when, close = codes[ok], when[ok], close[ok]
+    bounds = np.searchsorted(codes, np.arange(len(names) + 1))
+    out: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(names):
+        if not n_rows[i]:  # not asked for
+            continue
+        lo, hi = bounds[i], bounds[i + 1]
+        out[name] = _quote_from_closes(close[lo:hi], when[hi - 1] if hi > lo else None)
+    return out
+
+
+def _quote_from_closes(closes: np.ndarray, last: np.datetime64 | None) -> dict[str, Any]:
+    """The quote summary of a symbol's clean closes (oldest first) whose last bar is ``last``."""
+    close = closes[-_YEAR:]
+    out: dict[str, Any] = {"date": None, "price": None, "n_days": len(closes)}
     out.update(dict.fromkeys(["ma20", "ma50", "ma200", "return_20d", "volatility_20d"]))
     out.update(dict.fromkeys(["high_52w", "low_52w", "position_52w"]))
     if close.size == 0:
         return out
     price = float(close[-1])
-    out.update(date=df.index[-1].strftime("%Y-%m-%d"), price=price)
+    out.update(date=str(np.datetime64(last, "D")), price=price)
     out.update(ma20=_mean_or_none(close, 20), ma50=_mean_or_none(close, 50))
     out.update(ma200=_mean_or_none(close, 200))
     if close.size > 20:

@@ -7,7 +7,9 @@ caller* (not by the worker thread) makes the second request fail at once with
 :class:`RetrainBusyError` (the API's 409).
 
 Settings are read from the store at the start of every pass (``effective_settings``), so a
-horizon or minimum changed through ``/api/settings`` is what the next retrain uses.
+horizon or minimum changed through ``/api/settings`` is what the next retrain uses; so is
+``ml_model``: ``pooled`` / ``hierarchical`` train one model over the universe (on ``ml_target``)
+and save it as ``_pooled`` (:meth:`~sentinel.ml.model_files.ModelStore.save_pooled`).
 
 With ``isolated=True`` (what ``sentinel serve`` uses) each pass runs in a spawned child process at
 the lowest CPU priority (``nice`` 19) with TensorFlow, XGBoost and BLAS on one thread: the
@@ -309,12 +311,22 @@ class RetrainManager:
             from sentinel.ml._tf import configure_threads  # lazy: TensorFlow
 
             configure_threads(self.tf_threads, self.tf_threads)
-        self._step("training", "training on stored samples (one batched pass)")
+        kind = s.ml_model
+        pooled = kind != "per_symbol"
+        self._step("training", f"training a {kind} model on stored samples" if pooled
+                   else "training on stored samples (one batched pass)")  # fmt: skip
         report = train_as_of(
             self.store, symbols=symbols, horizon_days=horizon, min_samples=min_samples,
             max_epochs=self.max_epochs, validate=self.validate,
             progress=lambda msg: self._step("training", msg),
+            model=kind, target=s.ml_target if pooled else "return",
         )  # fmt: skip
+        if pooled:  # one model for the universe (residual models inside it): one save
+            if report.predictor is not None:
+                self._step("saving", f"saving the {kind} model", done=0, total=1)
+                save_models(self.store, report, self.models_dir, horizon_days=horizon)
+                self._step("saving", f"saved the {kind} model", done=1, total=1)
+            return report.summary()
         names = sorted(report.models)
         for i, sym in enumerate(names):
             self._step("saving", f"saving {sym}" if i == 0 else None, done=i, total=len(names))

@@ -179,21 +179,20 @@ def wavelet_scores_panel(closes: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.
     panel = closes.sort_index() if not closes.index.is_monotonic_increasing else closes
     end = panel.index.searchsorted(pd.Timestamp(as_of), side="right")
     tail = panel.iloc[max(0, end - WINDOW) : end].to_numpy(dtype=np.float64).T  # symbol x time
-    out = pd.DataFrame(
-        {"score": 0.5, "d1": 0.0, "d4": 0.0, "valid": False},
-        index=pd.Index(panel.columns, name="symbol"),
-    )
-    full = np.zeros(len(out), dtype=bool)
+    values = np.empty((len(panel.columns), 3))
+    values[:] = DEFAULT_RESULT
+    valid = np.zeros(len(panel.columns), dtype=bool)
     if tail.shape[1] == WINDOW:
         with np.errstate(invalid="ignore", divide="ignore"):
-            full = np.all(np.isfinite(tail) & (tail > 0), axis=1)
-    if full.any():
-        score, d1, d4 = components_from_log_windows(np.log(tail[full]))
-        out.loc[full, _COLUMNS] = np.column_stack([score, d1, d4])
-        out.loc[full, "valid"] = True
-    for i in np.flatnonzero(~full):
+            valid = np.all(np.isfinite(tail) & (tail > 0), axis=1)
+    if valid.any():
+        values[valid] = np.column_stack(components_from_log_windows(np.log(tail[valid])))
+    for i in np.flatnonzero(~valid):
         result = wavelet_components(panel.iloc[:end, i].to_numpy(dtype=np.float64))
         if result is not None:
-            out.iloc[i, :3] = list(result)
-            out.iloc[i, 3] = True
+            values[i] = result
+            valid[i] = True
+    # one frame from the arrays: writing into a frame per column cost more than the transform
+    out = pd.DataFrame(values, columns=_COLUMNS, index=pd.Index(panel.columns, name="symbol"))
+    out["valid"] = valid
     return out

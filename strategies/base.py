@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -64,4 +65,6 @@ class Strategy:
 def equal_weight(symbols: list[str]) -> pd.Series:
     if not symbols:
         return pd.Series(dtype="float64")
-    return pd.Series(1.0 / len(symbols), index=symbols, dtype="float64")
+    # an object index from an array: pandas' string inference costs more than the whole plan
+    index = pd.Index(np.array(symbols, dtype=object), dtype=object, copy=False)
+    return pd.Series(np.full(len(symbols), 1.0 / len(symbols)), index=index, copy=False)

@@ -91,11 +91,15 @@ class Momentum(Strategy):
         p: MomentumParams = self.params  # type: ignore[assignment]
         if len(ctx.closes) < p.lookback + 1:
             return pd.Series(dtype="float64")
-        mask = ctx.closes.columns.isin(ctx.scores.index)
-        names = np.asarray(ctx.closes.columns[mask], dtype=object)
-        values = ctx.closes.to_numpy()[:, mask]
+        columns = ctx.closes.columns
+        names = columns.to_numpy(dtype=object)
+        values = ctx.closes.to_numpy()
+        new, old = values[-1 - p.skip], values[-1 - p.lookback]  # the two rows it needs
+        if not columns.equals(ctx.scores.index):  # the usual case is cheap: the same symbols
+            mask = columns.isin(ctx.scores.index)
+            names, new, old = names[mask], new[mask], old[mask]
         with np.errstate(divide="ignore", invalid="ignore"):
-            mom = values[-1 - p.skip] / values[-1 - p.lookback] - 1.0
+            mom = new / old - 1.0
         ok = np.isfinite(mom)
         names, mom = names[ok], mom[ok]
         by_name = np.argsort(names, kind="stable")  # ties go to the first symbol by name

@@ -17,6 +17,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PG_URL = os.environ.get("SENTINEL_TEST_POSTGRES_URL")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup`` (make test) every PostgreSQL case runs in one
+    worker: they share one database whose tables each case drops and re-creates."""
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+
+
 def shared_file(name: str) -> Path:
     """A file of ../shared/data, or skip the test cleanly when it is absent."""
     path = SHARED_DATA / name

@@ -14,6 +14,7 @@ scaled by the factor of the last row read, so a read up to T is adjusted with ac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,11 +53,32 @@ class PriceCache:
         self._sec_sector = np.array([s.sector for s in self.securities], dtype=object)
         self._universe_memo: dict[tuple[date, str | None], list[str]] = {}
         self._bar_counts: np.ndarray | None = None
+        self._col_memo: dict[tuple[str, ...], tuple[np.ndarray, pd.Index]] = {}
         #: Rows of small dated tables (listings, ...) read once per cache: the cache is dropped
         #: whenever those tables change (see Database), so the memo cannot go stale.
         self.memo: dict[str, list] = {}
 
-    def bars_between(self, lo: int, hi: int, cols: list[int]) -> np.ndarray:
+    def _names(self, names: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
+        """Each name's column (-1: no bars, read-only) and the names as column labels; memoised,
+        since a run asks for the same universe on every rebalance (hashing a tuple is far
+        cheaper than a look-up per name, and pandas' Index construction dearer still)."""
+        key = tuple(names)
+        hit = self._col_memo.get(key)
+        if hit is None:
+            if len(self._col_memo) >= 64:
+                self._col_memo.clear()
+            col = self.col
+            cols = np.fromiter((col.get(s, -1) for s in key), np.int64, len(key))
+            cols.flags.writeable = False
+            labels = pd.Index(np.array(key, dtype=object), dtype=object, copy=False, name="symbol")
+            hit = self._col_memo[key] = (cols, labels)
+        return hit
+
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        """Each name's column (-1: no bars), read-only."""
+        return self._names(names)[0]
+
+    def bars_between(self, lo: int, hi: int, cols: list[int] | np.ndarray) -> np.ndarray:
         """Number of bars of each column in rows ``[lo, hi)`` (O(1) per symbol: prefix counts)."""
         if self._bar_counts is None:
             have = ~np.isnan(self.values["close"])
@@ -134,17 +156,26 @@ class PriceCache:
 
     def wide(self, field: str, rows: slice, symbols: list[str] | None) -> pd.DataFrame:
         """date x symbol panel of one field; dates where none of the symbols has a bar dropped."""
-        names = self.symbols if symbols is None else [s for s in symbols if s in self.col]
-        cols = [self.col[s] for s in names]
-        block = self._block(field, rows, cols)
-        present = ~np.isnan(self.values["close"][rows][:, cols])
+        names = self.symbols if symbols is None else list(symbols)
+        cols, labels = self._names(names)
+        if (cols < 0).any():  # symbols the store has no bars for
+            names = [s for s in names if s in self.col]
+            cols, labels = self._names(names)
+        close = self.values["close"][rows][:, cols]
+        # a fresh array either way (fancy index): the frame below need not copy it
+        raw = field == "close" and self.adjusted is None
+        block = close if raw else self._block(field, rows, cols)
+        present = ~np.isnan(close)
         keep, has = present.any(axis=1), present.any(axis=0)
-        df = pd.DataFrame(
-            block[keep][:, has], index=self.index[rows][keep],
-            columns=pd.Index([n for n, h in zip(names, has, strict=True) if h], dtype=object),
-        )  # fmt: skip
-        df.columns.name = "symbol"
-        return df
+        index = self.index[rows]
+        if not keep.all():
+            block, index = block[keep], index[keep]
+        if has.all():
+            labels = labels.view()  # a new Index object on the shared (immutable) labels
+        else:
+            block = block[:, has]
+            labels = pd.Index(np.array(names, dtype=object)[has], dtype=object, name="symbol")
+        return pd.DataFrame(block, index=index, columns=labels, copy=False)
 
     def one(
         self, symbol: str, end: date | None, start: date | None, days: int | None

@@ -165,9 +165,12 @@ class MarketView(Bounded):
         cache = self.db.cache
         if cache is not None:
             hi = cache.end_row(d)
-            known = [s for s in symbols if s in cache.col]
-            recent = cache.bars_between(hi - sessions, hi, [cache.col[s] for s in known]) > 0
-            return set(symbols) - {s for s, ok in zip(known, recent, strict=True) if ok}
+            if not cache.col:
+                return set(symbols)
+            j = cache.columns(symbols)
+            recent = cache.bars_between(hi - sessions, hi, np.maximum(j, 0)) > 0
+            recent &= j >= 0  # a symbol with no bars at all is stale
+            return {symbols[i] for i in np.flatnonzero(~recent).tolist()}
         cut = self._cutoff(d, sessions)
         if cut is None:
             return set()
@@ -178,7 +181,10 @@ class MarketView(Bounded):
 
     # -- securities and the universe -------------------------------------------------------
     def securities(self) -> list[SecurityRow]:
-        """Every known security (regardless of the universe dates)."""
+        """Every known security (regardless of the universe dates), by symbol."""
+        cache = self.db.cache  # read with the bars, dropped with them when securities change
+        if cache is not None:
+            return list(cache.securities)
         with Session(self.db.engine) as s:
             return list(s.exec(select(SecurityRow).order_by(SecurityRow.symbol)).all())
 
@@ -230,7 +236,8 @@ class MarketView(Bounded):
             out = [s for s in out if sectors.get(s) == sector]
         if stale_after is not None:
             stale = self.stale_symbols(out, d, stale_after)
-            out = [s for s in out if s not in stale]
+            if stale:
+                out = [s for s in out if s not in stale]
         return out
 
     # -- prices ----------------------------------------------------------------------------
@@ -366,7 +373,7 @@ class MarketView(Bounded):
         cache = self.db.cache
         if cache is not None:
             rows = cache.rows(e, require_date(start, "start") if start is not None else None, None)
-            return [d.astype(object) for d in cache.dates[rows]]
+            return cache.dates[rows].astype(object).tolist()  # datetime.date, in one call
         sql, params = "SELECT DISTINCT date FROM prices WHERE 1=1", {}
         if start is not None:
             sql += " AND date >= :b"

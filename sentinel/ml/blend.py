@@ -31,12 +31,19 @@ def blend(wavelet: ArrayLike, ml: ArrayLike, ratio: float) -> np.ndarray | float
     return float(out) if out.ndim == 0 else out
 
 
-def blend_scores(wavelet: pd.Series, ml: pd.Series, ratio: float) -> np.ndarray:
+def blend_scores(wavelet: ArrayLike, ml: ArrayLike, ratio: float) -> np.ndarray:
     """The blended score column: the blend where a symbol has an ML score, else its wavelet score.
 
     The one place the planner and the sweep's replay of cached scores turn the two scores into
-    the ranking score, so a replayed point equals a standalone run.
+    the ranking score, so a replayed point equals a standalone run. Takes Series or arrays (a
+    missing ML score is NaN or None).
     """
-    ml = ml.astype("float64")
-    wav = wavelet.astype("float64")
-    return np.where(ml.notna(), blend(wav, ml.fillna(0.0), ratio), wav)
+    wav, score = _floats(wavelet), _floats(ml)
+    has = ~np.isnan(score)
+    return np.where(has, blend(wav, np.where(has, score, 0.0), ratio), wav)
+
+
+def _floats(values: ArrayLike) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.astype("float64").to_numpy()
+    return np.asarray(values, dtype="float64")

@@ -105,6 +105,7 @@ class FeatureBook:
         self._frames: dict[str, pd.DataFrame] = {}
         self._prices: dict[str, pd.DataFrame] = {}
         self._served: dict[str, pd.DataFrame] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}  # see _served_arrays
         for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
             prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
             self._prices[sym] = prices
@@ -149,16 +150,30 @@ class FeatureBook:
             raise ValueError("panel_as_of needs a date: an unbounded view has no 'now'")
         if view.day is not None and d > view.day:
             raise LookAheadError("features", None, view.day, d)
-        when = pd.Timestamp(d)
+        when = pd.Timestamp(d).to_datetime64()
         rows = {}
         for s in symbols:
-            frame = self._served.get(s)
-            if frame is None:
+            served = self._served_arrays(s)
+            if served is None:
                 continue
-            i = frame.index.searchsorted(when, side="right") - 1
+            dates, matrix = served
+            i = dates.searchsorted(when, side="right") - 1
             if i >= 0:
-                rows[s] = frame.iloc[i].to_numpy()
+                rows[s] = matrix[i]
         return pd.DataFrame.from_dict(rows, orient="index", columns=self.feature_names)
+
+    def _served_arrays(self, symbol: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A symbol's served dates and rows as numpy arrays, made on first use: every rebalance
+        day reads one row per symbol, and a pandas row lookup cost more than the prediction.
+        The rows equal ``frame.iloc[i].to_numpy()`` (one dtype for the whole row)."""
+        if symbol not in self._arrays:
+            frame = self._served.get(symbol)
+            self._arrays[symbol] = (
+                None
+                if frame is None
+                else (pd.DatetimeIndex(frame.index).to_numpy(), frame.to_numpy())
+            )
+        return self._arrays[symbol]
 
     def with_book_features(self, samples: pd.DataFrame, view: Store) -> pd.DataFrame:
         """``samples`` with their features taken from this book (its ``feature_names``).

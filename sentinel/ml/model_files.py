@@ -48,6 +48,10 @@ MODEL_FILES = (
     "nn_scaler.json",
     "xgb_scaler.json",
 )
+#: The pooled model's own metadata file (written last; lists every other file's checksum).
+POOLED_FILE = "pooled_metadata.json"
+#: The reserved folder name of the pooled model (never a valid symbol: see sentinel.symbols).
+POOLED = "_pooled"
 _VERSIONS = ".versions"
 _TMP_PREFIX = ".tmp-"
 # Test hook: seconds to sleep after each file is written (lets a test SIGKILL mid-save).
@@ -68,6 +72,36 @@ def _sha256(data: bytes) -> str:
 
 def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+def _check_ensemble_files(folder: Path, data: dict[str, bytes], symbol: str) -> dict[str, Any]:
+    """The parsed JSON files of one ensemble's seven, checked: format, symbol, checksums."""
+    metas: dict[str, Any] = {}
+    for name in ("ensemble_metadata.json", "nn_metadata.json", "xgb_metadata.json",
+                 "nn_scaler.json", "xgb_scaler.json"):  # fmt: skip
+        try:
+            metas[name] = json.loads(data[name])
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(folder, f"{name} is not valid JSON: {exc}") from exc
+        if not isinstance(metas[name], dict):
+            raise ModelLoadError(folder, f"{name} is not a JSON object")
+        if metas[name].get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(
+                folder,
+                f"{name} has format_version {metas[name].get('format_version')!r}, "
+                f"this code reads {FORMAT_VERSION}",
+            )
+        if metas[name].get("symbol") != symbol:
+            raise ModelLoadError(
+                folder, f"{name} is for symbol {metas[name].get('symbol')!r}, not {symbol!r}"
+            )
+    sums = metas["ensemble_metadata.json"].get("files") or {}
+    for name in MODEL_FILES:
+        if name == "ensemble_metadata.json":
+            continue
+        if sums.get(name) != _sha256(data[name]):
+            raise ModelLoadError(folder, f"{name} does not match its recorded checksum")
+    return metas
 
 
 @dataclass
@@ -100,7 +134,11 @@ def serialize(symbol: str, model: Any, metadata: dict[str, Any] | None = None) -
     ``metadata`` (metrics, training window, features, ...) goes into ``ensemble_metadata.json``;
     the member files get their own hyperparameters and fit details.
     """
-    check_symbol(symbol)
+    return _serialize(check_symbol(symbol), model, metadata)
+
+
+def _serialize(symbol: str, model: Any, metadata: dict[str, Any] | None) -> dict[str, bytes]:
+    """:func:`serialize` for any name, the reserved ``_pooled`` included (no symbol check)."""
     if not hasattr(model, "nn_"):
         raise MLError(f"cannot save an unfitted model for {symbol}")
     meta = dict(metadata or {})
@@ -172,20 +210,27 @@ class ModelStore:
         check_symbol(symbol)
         if set(files) != set(MODEL_FILES):
             raise MLError(f"{symbol}: expected files {sorted(MODEL_FILES)}, got {sorted(files)}")
+        return self._install(symbol, files, "ensemble_metadata.json")
+
+    def _install(self, symbol: str, files: dict[str, bytes], last: str) -> Path:
+        """Write ``files`` (relative paths) into a new version, ``last`` last; swap the link."""
         pause = float(os.environ.get(_PAUSE_ENV, "0") or 0)
         vdir = self.root / _VERSIONS / symbol
         vdir.mkdir(parents=True, exist_ok=True)
         version = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
         tmp = vdir / f"{_TMP_PREFIX}{version}"
         tmp.mkdir()
-        # ensemble_metadata.json last: it lists the checksums of the others
-        for name in sorted(files, key=lambda n: n == "ensemble_metadata.json"):
+        # the metadata file last: it lists the checksums of the others
+        for name in sorted(files, key=lambda n: n == last):
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             with open(tmp / name, "wb") as fh:
                 fh.write(files[name])
                 fh.flush()
                 os.fsync(fh.fileno())
             if pause:
                 time.sleep(pause)
+        for sub in sorted({(tmp / n).parent for n in files} - {tmp}, key=lambda p: -len(p.parts)):
+            fsync_path(sub)
         fsync_path(tmp)
         final = vdir / version
         os.rename(tmp, final)
@@ -197,7 +242,7 @@ class ModelStore:
         os.symlink(os.path.join(_VERSIONS, symbol, version), tmp_link)
         os.replace(tmp_link, link)
         fsync_path(self.root)
-        self.gc(symbol)
+        self._gc(symbol)
         return final
 
     def gc(self, symbol: str, *, stale_after: float = 3600.0) -> list[Path]:
@@ -205,7 +250,10 @@ class ModelStore:
 
         A temp folder younger than ``stale_after`` seconds may belong to a concurrent save.
         """
-        vdir = self.root / _VERSIONS / check_symbol(symbol)
+        return self._gc(check_symbol(symbol), stale_after=stale_after)
+
+    def _gc(self, symbol: str, *, stale_after: float = 3600.0) -> list[Path]:
+        vdir = self.root / _VERSIONS / symbol
         current = self._current(symbol)
         removed = []
         if not vdir.is_dir():
@@ -254,32 +302,7 @@ class ModelStore:
         extra = sorted(present - set(MODEL_FILES))
         if extra:
             raise ModelLoadError(folder, f"unexpected file(s) {extra}; refusing to load")
-        metas: dict[str, Any] = {}
-        for name in ("ensemble_metadata.json", "nn_metadata.json", "xgb_metadata.json",
-                     "nn_scaler.json", "xgb_scaler.json"):  # fmt: skip
-            try:
-                metas[name] = json.loads(data[name])
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ModelLoadError(folder, f"{name} is not valid JSON: {exc}") from exc
-            if not isinstance(metas[name], dict):
-                raise ModelLoadError(folder, f"{name} is not a JSON object")
-            if metas[name].get("format_version") != FORMAT_VERSION:
-                raise ModelLoadError(
-                    folder,
-                    f"{name} has format_version {metas[name].get('format_version')!r}, "
-                    f"this code reads {FORMAT_VERSION}",
-                )
-            if metas[name].get("symbol") != symbol:
-                raise ModelLoadError(
-                    folder, f"{name} is for symbol {metas[name].get('symbol')!r}, not {symbol!r}"
-                )
-        sums = metas["ensemble_metadata.json"].get("files") or {}
-        for name in MODEL_FILES:
-            if name == "ensemble_metadata.json":
-                continue
-            if sums.get(name) != _sha256(data[name]):
-                raise ModelLoadError(folder, f"{name} does not match its recorded checksum")
-        return folder, data, metas
+        return folder, data, _check_ensemble_files(folder, data, symbol)
 
     def read_metadata(self, symbol: str) -> dict[str, dict[str, Any]]:
         """Validated metadata only (no TensorFlow import): for listings and the API."""
@@ -322,47 +345,189 @@ class ModelStore:
 
     def load(self, symbol: str) -> StoredModel:
         """Load and validate a symbol's ensemble; any problem raises :class:`ModelLoadError`."""
-        import xgboost as xgb_lib  # lazy: seconds to import; read_metadata must stay light
-
         folder, data, metas = self._verified_files(symbol)
-        nn_meta, xgb_meta = metas["nn_metadata.json"], metas["xgb_metadata.json"]
-        ens = metas["ensemble_metadata.json"]
-        n_feat = len(ens.get("features", []))
-        scalers = {}
-        for name in ("nn_scaler.json", "xgb_scaler.json"):
-            try:
-                scalers[name] = scaler_from_json(metas[name], n_feat)
-            except ValueError as exc:
-                raise ModelLoadError(folder, f"{name} {exc}") from exc
-        try:
-            from sentinel.ml._tf import keras  # lazy: TensorFlow costs seconds to import
-
-            keras_model = keras.models.load_model(
-                folder / "nn_model.keras", safe_mode=True, compile=False
-            )
-            nn = NNRegressor.from_keras(
-                keras_model,
-                scalers["nn_scaler.json"],
-                nn_meta.get("hyperparameters", {}),
-                n_samples=nn_meta.get("n_samples", 0),
-                best_epoch=nn_meta.get("best_epoch", 0),
-                n_epochs=nn_meta.get("n_epochs", 0),
-                best_val_loss=nn_meta.get("best_val_loss", float("nan")),
-            )
-        except Exception as exc:  # noqa: BLE001 - anything Keras raises means "unusable"
-            raise ModelLoadError(folder, f"nn_model.keras: {type(exc).__name__}: {exc}") from exc
-        try:
-            booster = xgb_lib.Booster()
-            booster.load_model(bytearray(data["xgb_model.json"]))
-            booster.set_param({"nthread": 1})
-            xgb = XGBRegressorModel(**xgb_meta.get("hyperparameters", {}))._set_state(
-                booster, scalers["xgb_scaler.json"], n_samples=xgb_meta.get("n_samples", 0)
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(folder, f"xgb_model.json: {type(exc).__name__}: {exc}") from exc
-        if nn.n_features_in_ != n_feat or int(booster.num_features()) != n_feat:
-            raise ModelLoadError(folder, f"models do not take the {n_feat} listed features")
-        w = float(ens.get("weights", {}).get("nn", 0.5))
-        model = EnsembleModel(nn_weight=w).set_members(nn, xgb)
-        meta = {"ensemble": ens, "nn": nn_meta, "xgb": xgb_meta}
+        model, meta = _build_ensemble(folder, data, metas)
         return StoredModel(symbol, model, meta, folder.resolve())
+
+    # -- the pooled model (ml.model pooled / hierarchical) ------------------------------------
+    def save_pooled(self, predictor: Any, metadata: dict[str, Any] | None = None) -> Path:
+        """Atomically install a :class:`~sentinel.ml.pooled.PooledPredictor` as ``_pooled``.
+
+        Layout of a version: ``pooled/`` (the pooled ensemble's seven files), for hierarchical
+        ``residuals/{symbol}/`` (each residual ensemble's seven) and ``pooled_metadata.json``
+        (written last): kind, target, features, residual weights, ``metadata`` (metrics,
+        training window) and every other file's SHA-256.
+        """
+        meta = dict(metadata or {})
+        now = meta.pop("trained_at", None) or datetime.now(UTC).isoformat(timespec="seconds")
+        features = meta.pop("features", None)
+        member = {"features": features, "trained_at": now}
+        files = {f"pooled/{n}": b for n, b in _serialize(POOLED, predictor.pooled, member).items()}
+        for sym, model in sorted(predictor.residual_models.items()):
+            for n, b in serialize(sym, model, member).items():
+                files[f"residuals/{sym}/{n}"] = b
+        n_feat = int(predictor.pooled.n_features_in_)
+        files[POOLED_FILE] = _json_bytes(
+            {
+                **meta,
+                "format_version": FORMAT_VERSION,
+                "symbol": POOLED,
+                "model_type": predictor.kind,
+                "kind": predictor.kind,
+                "target": predictor.target,
+                "trained_at": now,
+                "features": list(features or [f"f{i}" for i in range(n_feat)]),
+                "residual_weights": {
+                    s: float(predictor.weights[s]) for s in sorted(predictor.residual_models)
+                },  # fmt: skip
+                "files": {name: _sha256(b) for name, b in sorted(files.items())},
+            }
+        )
+        return self._install(POOLED, files, POOLED_FILE)
+
+    def has_pooled(self) -> bool:
+        """Whether a pooled model is installed (``{root}/_pooled`` exists)."""
+        return self._current(POOLED) is not None
+
+    def _verified_pooled(self) -> tuple[Path, dict[str, Any], dict[str, dict[str, Any]]]:
+        """The pooled version's folder, ``pooled_metadata.json`` and each member's metadata."""
+        folder = self.root / POOLED
+        if not folder.exists():
+            raise ModelLoadError(folder, "no pooled model (train one: sentinel ml train --model)")
+        try:
+            present = {
+                p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()
+            }
+            meta_bytes = (folder / POOLED_FILE).read_bytes() if POOLED_FILE in present else None
+        except OSError as exc:
+            raise ModelLoadError(folder, f"unreadable: {exc}") from exc
+        if meta_bytes is None:
+            raise ModelLoadError(folder, f"missing file {POOLED_FILE}")
+        try:
+            meta = json.loads(meta_bytes)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(folder, f"{POOLED_FILE} is not valid JSON: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(folder, f"{POOLED_FILE}: not a format {FORMAT_VERSION} record")
+        if meta.get("symbol") != POOLED or meta.get("kind") not in ("pooled", "hierarchical"):
+            raise ModelLoadError(folder, f"{POOLED_FILE} does not describe a pooled model")
+        sums = meta.get("files") or {}
+        listed = set(sums) | {POOLED_FILE}
+        if set(present) != listed:
+            missing, extra = sorted(listed - set(present)), sorted(set(present) - listed)
+            raise ModelLoadError(folder, f"missing file(s) {missing}, unexpected {extra}")
+        residuals = sorted(meta.get("residual_weights") or {})
+        bad = [s for s in residuals if not is_valid_symbol(s)]
+        if bad:
+            raise ModelLoadError(folder, f"residual models of invalid symbols {bad}")
+        members = {"pooled": POOLED, **{f"residuals/{s}": s for s in residuals}}
+        expected = {f"{m}/{n}" for m in members for n in MODEL_FILES}
+        if set(sums) != expected:
+            raise ModelLoadError(folder, f"{POOLED_FILE} lists other files than its members'")
+        data: dict[str, dict[str, bytes]] = {m: {} for m in members}
+        for name in sorted(sums):
+            blob = present[name].read_bytes()
+            if sums[name] != _sha256(blob):
+                raise ModelLoadError(folder, f"{name} does not match its recorded checksum")
+            sub, _, base = name.rpartition("/")
+            data[sub][base] = blob
+        checked = {
+            m: (data[m], _check_ensemble_files(folder / m, data[m], name))
+            for m, name in members.items()
+        }
+        return folder, meta, checked  # type: ignore[return-value]
+
+    def read_pooled_metadata(self) -> dict[str, Any]:
+        """``pooled_metadata.json`` after every check of :meth:`load_pooled` but the loading."""
+        return self._verified_pooled()[1]
+
+    def verify_pooled(self) -> ModelHealth:
+        """:meth:`verify` for the pooled model (no TensorFlow): never raises."""
+        link = self.root / POOLED
+        version = link.resolve().name if link.is_symlink() or link.is_dir() else None
+        try:
+            _, meta, _ = self._verified_pooled()
+        except ModelLoadError as exc:
+            return ModelHealth(POOLED, version, exc.problem)
+        return ModelHealth(POOLED, version, None, meta)
+
+    def load_pooled(self, kind: str | None = None, target: str | None = None) -> StoredPooled:
+        """Load the pooled predictor; ``kind`` / ``target``: what the caller's run expects.
+
+        A stored model of another kind or target raises :class:`MLError` in one line naming
+        both (a pooled score is not a per-symbol one: no silent substitution).
+        """
+        folder, meta, members = self._verified_pooled()
+        for key, want in (("kind", kind), ("target", target)):
+            if want is not None and meta.get(key) != want:
+                raise MLError(
+                    f"ml.model {kind or meta.get('kind')}, ml.target {target or 'any'}: the "
+                    f"stored pooled model in {self.root} is kind {meta.get('kind')} with target "
+                    f"{meta.get('target')}; retrain it (sentinel ml train --model {kind or ''})"
+                    " or change the setting"
+                )
+        from sentinel.ml.pooled import PooledPredictor  # lazy: the trainer imports TensorFlow
+
+        models = {m: _build_ensemble(folder / m, d, metas)[0] for m, (d, metas) in members.items()}
+        pooled = models.pop("pooled")
+        weights = {s: float(w) for s, w in (meta.get("residual_weights") or {}).items()}
+        residual = {m.split("/", 1)[1]: model for m, model in models.items()}
+        predictor = PooledPredictor.build(pooled, residual, weights, meta["kind"], meta["target"])
+        return StoredPooled(predictor, meta, folder.resolve())
+
+
+@dataclass
+class StoredPooled:
+    """A loaded pooled predictor with its ``pooled_metadata.json``."""
+
+    predictor: Any
+    metadata: dict[str, Any]
+    folder: Path
+
+
+def _build_ensemble(
+    folder: Path, data: dict[str, bytes], metas: dict[str, Any]
+) -> tuple[EnsembleModel, dict[str, Any]]:
+    """An :class:`EnsembleModel` from its seven checked files in ``folder`` (imports Keras)."""
+    import xgboost as xgb_lib  # lazy: seconds to import; read_metadata must stay light
+
+    nn_meta, xgb_meta = metas["nn_metadata.json"], metas["xgb_metadata.json"]
+    ens = metas["ensemble_metadata.json"]
+    n_feat = len(ens.get("features", []))
+    scalers = {}
+    for name in ("nn_scaler.json", "xgb_scaler.json"):
+        try:
+            scalers[name] = scaler_from_json(metas[name], n_feat)
+        except ValueError as exc:
+            raise ModelLoadError(folder, f"{name} {exc}") from exc
+    try:
+        from sentinel.ml._tf import keras  # lazy: TensorFlow costs seconds to import
+
+        keras_model = keras.models.load_model(
+            folder / "nn_model.keras", safe_mode=True, compile=False
+        )
+        nn = NNRegressor.from_keras(
+            keras_model,
+            scalers["nn_scaler.json"],
+            nn_meta.get("hyperparameters", {}),
+            n_samples=nn_meta.get("n_samples", 0),
+            best_epoch=nn_meta.get("best_epoch", 0),
+            n_epochs=nn_meta.get("n_epochs", 0),
+            best_val_loss=nn_meta.get("best_val_loss", float("nan")),
+        )
+    except Exception as exc:  # noqa: BLE001 - anything Keras raises means "unusable"
+        raise ModelLoadError(folder, f"nn_model.keras: {type(exc).__name__}: {exc}") from exc
+    try:
+        booster = xgb_lib.Booster()
+        booster.load_model(bytearray(data["xgb_model.json"]))
+        booster.set_param({"nthread": 1})
+        xgb = XGBRegressorModel(**xgb_meta.get("hyperparameters", {}))._set_state(
+            booster, scalers["xgb_scaler.json"], n_samples=xgb_meta.get("n_samples", 0)
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(folder, f"xgb_model.json: {type(exc).__name__}: {exc}") from exc
+    if nn.n_features_in_ != n_feat or int(booster.num_features()) != n_feat:
+        raise ModelLoadError(folder, f"models do not take the {n_feat} listed features")
+    w = float(ens.get("weights", {}).get("nn", 0.5))
+    model = EnsembleModel(nn_weight=w).set_members(nn, xgb)
+    return model, {"ensemble": ens, "nn": nn_meta, "xgb": xgb_meta}

@@ -17,7 +17,7 @@ from typing import Any
 
 from sentinel.db import ModelRecord, Store
 from sentinel.ml.baselines import BASELINES
-from sentinel.ml.model_files import ModelHealth, ModelStore
+from sentinel.ml.model_files import POOLED, ModelHealth, ModelStore
 from sentinel.ml.validation import aggregate_metrics
 from sentinel.settings import Settings, effective_settings
 
@@ -54,13 +54,17 @@ def _from_files(symbol: str, health: ModelHealth) -> ModelRecord:
 
 def model_rows(store: Store, models_dir: Path | None = None) -> list[dict[str, Any]]:
     """One row per symbol with a record or a model folder: ``symbol``, ``record`` (the figures
-    to show), ``status`` (``ok`` | ``broken`` | ``stale_record``) and ``problem``."""
+    to show), ``status`` (``ok`` | ``broken`` | ``stale_record``) and ``problem``. A stored
+    pooled model is the first row, ``_pooled``, checked like the others."""
     files = ModelStore(_models_dir(store, models_dir))
     records = {r.symbol: r for r in store.records.get_model_records()}
-    return [
+    rows = [
         model_row(sym, records.get(sym), files.verify(sym))
-        for sym in sorted(set(records) | set(files.symbols()))
+        for sym in sorted((set(records) - {POOLED}) | set(files.symbols()))
     ]
+    if POOLED in records or files.has_pooled():  # ml.model pooled / hierarchical: one row
+        rows.insert(0, model_row(POOLED, records.get(POOLED), files.verify_pooled()))
+    return rows
 
 
 def model_row(symbol: str, rec: ModelRecord | None, health: ModelHealth) -> dict[str, Any]:
@@ -86,17 +90,27 @@ def ml_status(store: Store, settings: Settings | None = None) -> dict[str, Any]:
 
     ``aggregate_metrics`` averages each figure over the symbols that define it (an undefined R²
     or IC is left out, not counted as 0), so the averages can be compared with the baselines'.
+    A stored pooled model is not averaged in: ``pooled_model`` shows its own figures.
     ``broken_models`` names each model that cannot be used and why; ``stale_records`` each
     record that disagrees with its files.
     """
     s = settings or effective_settings(store.records.get_stored_settings())
     rows = model_rows(store, s.models_dir)
-    agg = aggregate_metrics(record_metrics(r["record"]) for r in rows)
+    pooled = [r for r in rows if r["symbol"] == POOLED]
+    per_symbol = [r for r in rows if r["symbol"] != POOLED]
+    agg = aggregate_metrics(record_metrics(r["record"]) for r in per_symbol)
     return {
         "enabled": bool(s.ml_enabled),
         "blend_ratio": float(s.ml_wavelet_blend_ratio),
-        "symbols_with_models": len(rows),
-        "usable_models": sum(r["status"] != "broken" for r in rows),
+        "ml_model": s.ml_model,
+        # the pooled / hierarchical model, as /api/ml/models lists it (None when none is stored)
+        "pooled_model": (
+            model_entry(pooled[0]["record"], pooled[0]["status"], pooled[0]["problem"])
+            if pooled
+            else None
+        ),  # fmt: skip
+        "symbols_with_models": len(per_symbol),
+        "usable_models": sum(r["status"] != "broken" for r in per_symbol),
         "broken_models": {r["symbol"]: r["problem"] for r in rows if r["status"] == "broken"},
         "stale_records": {r["symbol"]: r["problem"] for r in rows if r["status"] == "stale_record"},
         "total_training_samples": store.db.count("training_samples"),

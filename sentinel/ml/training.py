@@ -7,10 +7,11 @@ that day; nothing is written to the model folder, so live models are never touch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sentinel.db import ModelRecord, Store
 from sentinel.ml.batched import train_many
@@ -24,6 +25,18 @@ from sentinel.symbols import SYMBOL_RULE, is_valid_symbol
 from sentinel.timeutil import require_date
 
 INVALID_SYMBOL = f"invalid symbol: it cannot name a model folder ({SYMBOL_RULE})"
+
+
+class ChunkMapper(Protocol):
+    """Runs ``fn`` on each chunk, possibly in other processes (``ml.train_executor``).
+
+    ``workers`` is how many chunks to cut; the call returns ``fn(chunk)`` per chunk, in order.
+    ``engine.train_executor`` implements it over Dask; the domain never imports Dask.
+    """
+
+    workers: int
+
+    def __call__(self, fn: Callable[[Any], Any], chunks: list[Any]) -> list[Any]: ...
 
 
 @dataclass
@@ -74,6 +87,7 @@ def train_as_of(
     target: str = "return",
     label_from: str = "close",
     epoch_progress: Callable[[int, int], None] | None = None,
+    map_chunks: ChunkMapper | None = None,
 ) -> TrainReport:
     """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
 
@@ -89,6 +103,10 @@ def train_as_of(
     symbols trained (the run's universe), per sample date. ``label_from="next_open"`` measures
     each label from the next bar's open (:func:`~sentinel.ml.dataset.relabel_from_next_open`).
     ``epoch_progress``: the batched pass's ``(done, total)`` epoch steps (per-symbol models).
+    ``map_chunks``: per-symbol models are cut into ``map_chunks.workers`` chunks, each trained
+    by its own batched pass through the mapper (e.g. on Dask workers); a symbol's network does
+    not depend on which symbols share its stack, so the models are the same (to float32
+    rounding). ``epoch_progress`` is not reported then (the passes run elsewhere).
     """
     if model not in MODEL_KINDS:
         raise MLError(f"unknown ml.model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -126,20 +144,20 @@ def train_as_of(
             eligible[sym] = (X, y, dates)
     if model != "per_symbol":
         return _train_pooled(report, eligible, model, horizon_days, min_samples, max_epochs,
-                             seed, validate)  # fmt: skip
+                             seed, validate, target)  # fmt: skip
     if not eligible:
         return report
     if progress:
         progress(f"training {len(eligible)} symbols in one batched pass")
-    results = train_many(
-        eligible,
-        nn=NNRegressor(max_epochs=max_epochs, random_state=seed),
-        horizon_days=horizon_days,
-        leakage_diagnostic=validate,
-        refit="all",
-        seed=seed,
-        progress=epoch_progress,
-    )
+    if map_chunks is None:
+        results = _train_chunk(eligible, max_epochs=max_epochs, horizon_days=horizon_days,
+                               validate=validate, seed=seed, progress=epoch_progress)  # fmt: skip
+    else:
+        fit = partial(_train_chunk, max_epochs=max_epochs, horizon_days=horizon_days,
+                      validate=validate, seed=seed)  # fmt: skip
+        results = {}
+        for part in map_chunks(fit, _chunks(eligible, map_chunks.workers)):
+            results.update(part)
     for sym, res in results.items():
         if res.ok:
             report.models[sym] = res.model
@@ -147,6 +165,34 @@ def train_as_of(
         else:
             report.failed[sym] = res.error or "unknown error"
     return report
+
+
+def _chunks(data: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
+    """``data`` cut into at most ``n`` contiguous chunks of near-equal size (input order kept)."""
+    items = list(data.items())
+    n = max(1, min(int(n), len(items)))
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        stop = start + size + (1 if i < extra else 0)
+        out.append(dict(items[start:stop]))
+        start = stop
+    return out
+
+
+def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, validate: bool,
+                 seed: int, progress: Any = None) -> dict[str, Any]:  # fmt: skip
+    """One batched pass over ``chunk``: the whole universe in process, or one Dask worker's
+    share (module level, so a worker can unpickle it)."""
+    return train_many(
+        chunk,
+        nn=NNRegressor(max_epochs=max_epochs, random_state=seed),
+        horizon_days=horizon_days,
+        leakage_diagnostic=validate,
+        refit="all",
+        seed=seed,
+        progress=progress,
+    )
 
 
 def _train_pooled(
@@ -158,10 +204,11 @@ def _train_pooled(
     max_epochs: int,
     seed: int,
     validate: bool,
+    target: str = "return",
 ) -> TrainReport:
     fit = train_pooled(
         data, kind=kind, horizon_days=horizon_days, min_samples=min_samples,
-        max_epochs=max_epochs, seed=seed, validate=validate,
+        max_epochs=max_epochs, seed=seed, validate=validate, target=target,
     )  # fmt: skip
     report.predictor = fit.predictor
     if fit.predictor is not None:  # listed for counts and reports; scoring uses the predictor
@@ -177,12 +224,14 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
 
     A model that cannot be saved (:class:`MLError`, e.g. a symbol that cannot be a folder) moves
     from ``report.models`` to ``report.failed`` with the reason; the others are still saved.
+    A pooled / hierarchical report (``report.predictor``) is saved as one model, ``_pooled``
+    (its residual models inside it), with one record of that name.
     """
-    if report.predictor is not None:
-        raise MLError("pooled and hierarchical models are trained in walk-forward runs only; "
-                      "`sentinel ml train` stores per-symbol models")  # fmt: skip
     ms = ModelStore(models_dir)
     now = datetime.now(UTC)
+    if report.predictor is not None:
+        _save_pooled(store, report, ms, now, horizon_days)
+        return
     for sym, model in list(report.models.items()):
         metrics = report.metrics.get(sym, {})
         meta = {
@@ -214,3 +263,32 @@ def save_models(store: Store, report: TrainReport, models_dir, *, horizon_days: 
                 metrics=metrics,
             )
         )
+
+
+def _save_pooled(store: Store, report: TrainReport, ms: ModelStore, now: datetime,
+                 horizon_days: int) -> None:  # fmt: skip
+    """The pooled predictor under ``_pooled``, then its record (the order of ``save_models``)."""
+    metrics = report.metrics.get(POOLED, {})
+    n = int(metrics.get("training_samples", sum(report.samples.values())))
+    version = ms.save_pooled(
+        report.predictor,
+        {
+            "features": list(report.features),
+            "metrics": metrics,
+            "training_samples": n,
+            "symbols": sorted(report.samples),
+            "trained_at": now.isoformat(),
+            "as_of": report.as_of.isoformat() if report.as_of else None,
+            "horizon_days": horizon_days,
+        },
+    ).name
+    store.records.upsert_model_record(
+        ModelRecord(
+            symbol=POOLED,
+            trained_at=now,
+            training_samples=n,
+            train_end=report.as_of,
+            version=version,
+            metrics=metrics,
+        )  # fmt: skip
+    )

@@ -90,12 +90,13 @@ def retrain_one(
     return _retrain(retrain, [symbol], background, response)
 
 
-@router.get("/models", summary="Every per-symbol model, its validation figures and its health")
+@router.get("/models", summary="Every stored model (per symbol, and _pooled), figures, health")
 async def list_models(
     store: StoreDep, settings: EffectiveSettingsDep, request: Request
 ) -> Response:
-    """Served from a cache of the rendered body while the records and the model files are
-    unchanged. A model whose files fail their checks has ``status: broken`` and the reason in
+    """A stored pooled / hierarchical model is the row ``_pooled`` (``sentinel ml train
+    --model``). Served from a cache of the rendered body while the records and the model files
+    are unchanged. A model whose files fail their checks has ``status: broken`` and the reason in
     ``problem``; one whose record disagrees with its files, ``stale_record`` (figures from the
     files).
 

@@ -155,3 +155,35 @@ def test_bad_input_says_what_is_wrong():
         evaluate(f.assign(**{RETURN: np.nan}), ["signal"], horizon_days=7)
     with pytest.raises(EvaluationError, match="lacks columns: ml_score"):
         evaluate(f, ["ml_score"], horizon_days=7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.integers(-3, 3).map(float), st.floats(-1, 1)),
+                 min_size=0, max_size=14),
+        min_size=1, max_size=5,
+    ),
+    st.integers(2, 5),
+)  # fmt: skip
+def test_quantile_labels_follow_pd_qcut_with_ties_and_gaps(days, n_q):
+    from sentinel.ml.evaluation import quantile_labels
+
+    rows = [(pd.Timestamp("2021-01-04") + pd.Timedelta(days=7 * i), v) for i, vs in
+            enumerate(days) for v in vs]  # fmt: skip
+    f = pd.DataFrame(rows, columns=["date", "s"], dtype=object).astype({"s": "float64"})
+    if f.empty:
+        return
+    f["date"] = pd.to_datetime(f["date"])
+
+    def ref(s: pd.Series) -> pd.Series:  # the per-date pd.qcut the numpy rule replaced
+        v = s.dropna()
+        if len(v) < n_q:
+            return pd.Series(np.nan, index=s.index)
+        try:
+            return (pd.qcut(v, n_q, labels=False) + 1).reindex(s.index).astype("float64")
+        except ValueError:
+            return pd.Series(np.nan, index=s.index)
+
+    want = f.groupby("date", sort=False)["s"].transform(ref)
+    np.testing.assert_array_equal(quantile_labels(f, "s", n_q).to_numpy(), want.to_numpy())

@@ -124,13 +124,14 @@ def test_targets_and_cross_sectional_z_equal_a_direct_computation():
     assert pd.isna(transform_target(y, dates, "excess")).sum() == 0
 
 
-def test_pooled_reports_are_not_stored_as_per_symbol_models(store, tmp_path):
+def test_an_unfitted_pooled_report_is_refused_and_nothing_is_stored(store, tmp_path):
+    """Pooled reports are saved as ``_pooled`` (tests/sentinel/ml/test_pooled_store.py)."""
     from sentinel.ml.errors import MLError
     from sentinel.ml.pooled import PooledPredictor
     from sentinel.ml.training import TrainReport, save_models
 
     report = TrainReport(None, predictor=PooledPredictor(pooled=None))
-    with pytest.raises(MLError, match="walk-forward runs only"):
+    with pytest.raises(MLError, match="cannot save an unfitted model for _pooled"):
         save_models(store, report, tmp_path / "models")
     assert not (tmp_path / "models").exists()
     assert store.records.get_model_records() == []
