@@ -25,7 +25,7 @@ run: $(STAMP)
 ## test: set up when needed, then lint and run the test suite (one worker per core, pytest-xdist)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import ROOT, Result, shared, workload
+from sentinel.ml.baselines import BASELINES
 
 CONFIG = ROOT.parent / "configs" / "ml_eval_sp500.yaml"
 OUT = ROOT / "results" / "ml_eval"
@@ -31,7 +32,7 @@ KINDS = ("per_symbol", "pooled", "hierarchical")
 TARGETS = ("return", "excess", "rank")
 #: Scores shown per variant: the run's own, then the shared baselines.
 RUN_ROWS = ("predicted_return", "ml_score", "wavelet_score", "blended_score")
-BASE_ROWS = ("zero", "reversal_20d", "momentum_60d", "ridge")
+BASE_ROWS = BASELINES  # zero, reversal_20, momentum_60, ridge (sentinel/ml/baselines.py)
 
 
 def _store() -> Path:
@@ -93,11 +94,11 @@ def table(results: dict[tuple[str, str], dict[str, Any]]) -> str:
     head = "| model kind | target | score | mean rank IC (Newey-West t), mean q5-q1 return |"
     lines = [head, "|---|---|---|---|"]
     for (kind, target), r in results.items():
-        summary = r.get("summary", {})
+        summary = r.get("scores", {})
         for score in RUN_ROWS:
             lines.append(f"| {kind} | {target} | {score} | {_cell(summary.get(score))} |")
     for (kind, target), r in results.items():
-        summary = r.get("summary", {})
+        summary = r.get("scores", {})
         for score in BASE_ROWS:
             lines.append(f"| baseline ({kind}, {target} run) | | {score} | "
                          f"{_cell(summary.get(score))} |")  # fmt: skip
@@ -109,7 +110,7 @@ def ml_evaluate_sp500() -> list[Result]:
     """``sentinel ml evaluate`` on the 366-symbol S&P config (monthly retrains): < 10 min."""
     r = run_variant("per_symbol", "return", force=True)
     b = r["bench"]
-    s = r.get("summary", {}).get("predicted_return", {})
+    s = r.get("scores", {}).get("predicted_return", {})
     return [
         Result("ml_evaluate_sp500", "ml evaluate, 366 symbols, 2014-2017, monthly retrains",
                b["seconds"], "s", 600.0, None,

@@ -18,11 +18,13 @@ PG_URL = os.environ.get("SENTINEL_TEST_POSTGRES_URL")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` (make test) every PostgreSQL case runs in one
-    worker: they share one database whose tables each case drops and re-creates."""
-    for item in items:
-        if item.get_closest_marker("postgres") is not None:
-            item.add_marker(pytest.mark.xdist_group("postgres"))
+    """The PostgreSQL cases share one database whose tables each case drops and re-creates, so
+    they must never run at once: `make test` runs `pytest -n auto --dist loadfile`, which keeps a
+    file's tests in one worker, so they must all live in one file (checked here)."""
+    files = {item.path for item in items if item.get_closest_marker("postgres") is not None}
+    if len(files) > 1:
+        names = ", ".join(sorted(str(f.relative_to(ROOT)) for f in files))
+        raise pytest.UsageError(f"PostgreSQL cases must live in one test file, found: {names}")
 
 
 def shared_file(name: str) -> Path:
