@@ -21,6 +21,7 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
     cfg = load_config(config)  # a config error shows before the engine is imported
     # lazy: engine.backtest pulls pandas, scikit-learn, hmmlearn (seconds)
     from engine.backtest import run_backtest, summary_lines
+    from engine.calendar import split_days
     from engine.session import check_benchmark, open_run_store, trading_period
 
     url = db_url or os.environ.get("SENTINEL_DATABASE_URL")
@@ -41,7 +42,8 @@ def run_backtest_command(config: str, output: str | None, db_url: str | None) ->
                 progress.update(prep, description="prepared", total=1, completed=1)
             progress.update(days_task, completed=n, description=f"simulating {tick.day}")
 
-        result_days = trading_period(cfg, store)
+        # the days the run simulates: the store's days in the period that are exchange sessions
+        result_days = split_days(cfg.calendar, trading_period(cfg, store))[0]
         result = run_backtest(cfg, store=store, output=output, on_tick=on_tick, status=status)
     table = Table(title=f"{cfg.name}: {result_days[0]} .. {result_days[-1]}")
     table.add_column("metric")

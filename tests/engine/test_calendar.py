@@ -144,3 +144,30 @@ def test_a_holiday_bar_is_not_traded_and_a_missing_bar_is_reported(demo_db, tmp_
         in joined
     )
     assert store.db.count("prices") == before  # reporting changes nothing
+
+
+def test_the_cli_progress_counts_the_sessions_the_run_simulates(demo_db, tmp_path):
+    # a bar on Good Friday is in the store but not traded: the progress total must not count it
+    import re
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    path = tmp_path / "holiday.db"
+    path.write_bytes(demo_db.read_bytes())
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO prices SELECT symbol, '2016-03-25', open, high, low, close, adj_close, "
+            "volume FROM prices WHERE date = '2016-03-24'"
+        )
+    cfg = tmp_path / "cal.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    args = ["--db", f"sqlite:///{path}", "backtest", str(cfg), "--output", str(tmp_path / "out")]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    found = re.finditer(r"simulating [\d-]+: [\d,]+/([\d,]+) \(", r.output)
+    totals = {int(m.group(1).replace(",", "")) for m in found}
+    n_sessions = len(sessions("XNYS", date(2016, 2, 1), date(2016, 5, 31)))
+    assert totals == {n_sessions}, r.output
