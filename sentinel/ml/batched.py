@@ -19,6 +19,7 @@ arithmetic alone or stacked; only the validation loss is summed over a padded, l
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -120,8 +121,6 @@ class _Trainer:
     """
 
     def __init__(self, n_feat: int, params: NNRegressor) -> None:
-        import threading
-
         from sentinel.ml._tf import tf  # lazy: TensorFlow costs seconds to import
 
         self.tf = tf
