@@ -138,3 +138,21 @@ def test_the_training_graph_is_traced_once_for_any_stack_shape():
             [make_data(rows, seed=i)[:2] for i in range(n_sym)], params, epochs=[2] * n_sym
         )
     assert _trainer(20, params).epoch_fn.experimental_get_tracing_count() == 1
+
+
+def test_a_background_warm_up_traces_once_and_changes_no_fit():
+    from sentinel.ml.batched import _trainer, prewarm
+
+    # an architecture of its own, so this test sees its trainer's first trace
+    params = NNRegressor(max_epochs=4, patience=1, hidden_units=(6, 3), dropout=(0.2, 0.0))
+    sets = [make_data(n, seed=i)[:2] for i, n in enumerate((60, 75))]
+    prewarm(20, params).join()
+    tr = _trainer(20, params)
+    assert tr.epoch_fn.experimental_get_tracing_count() == 1
+    assert tr.keep_fn.experimental_get_tracing_count() == 1
+    first = fit_nn_batched(sets, params, seed=5)
+    prewarm(20, params).join()  # a warm-up between two fits leaves nothing behind
+    second = fit_nn_batched(sets, params, seed=5)
+    assert tr.epoch_fn.experimental_get_tracing_count() == 1
+    for (X, _), a, b in zip(sets, first, second, strict=True):
+        np.testing.assert_array_equal(a.model.predict(X), b.model.predict(X))
