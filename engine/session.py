@@ -372,6 +372,9 @@ def build_session(
     """
     settings = run_settings(store)
     cfg = resolve_config(cfg, settings)
+    local_training = cfg.ml.walk_forward and cfg.ml.train_executor.kind == "local"
+    if simulate and planner is None and local_training:
+        _prewarm_training(cfg)  # TensorFlow import + tracing overlap the data load below
     days: list[date] = []
     calendar_notes: list[str] = []  # non-sessions with bars and data gaps (simulated runs)
     universe = universe_filter(cfg, store)
@@ -399,6 +402,17 @@ def build_session(
         planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status)
     decider = ScoredStrategy(planner, strategy or cfg.strategy.build(), universe)
     return Session(cfg, store, universe, planner, decider, warnings, days, survivors)
+
+
+def _prewarm_training(cfg: RunConfig) -> None:
+    """Start importing TensorFlow and tracing the network graph this run's retrains will use."""
+    from sentinel.ml.batched import prewarm  # lazy: only runs that train import the ML stack
+    from sentinel.ml.nn import NNRegressor
+    from sentinel.ml.pooled import POOLED_BATCH, POOLED_LR
+
+    pooled = cfg.ml.model == "pooled"
+    nn = NNRegressor(batch_size=POOLED_BATCH, learning_rate=POOLED_LR) if pooled else None
+    prewarm(len(cfg.ml.feature_names), nn)
 
 
 def _domain_planner(
