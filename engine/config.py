@@ -257,6 +257,14 @@ class MLConfig(StrictModel):
     horizon_days: Int | None = Field(default=None, ge=1, le=365)
     min_samples: Int | None = Field(default=None, ge=10)
     max_epochs: Int = Field(default=WALK_FORWARD_MAX_EPOCHS, ge=1, le=1000)
+    select_every: Int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Walk-forward: pick the network's epoch count and the booster's tree count "
+        "(early stopping on a purged inner split) every N-th retrain; the retrains between "
+        "refit on every known sample with the counts last picked (one fit instead of two).",
+    )
     model: Literal["per_symbol", "pooled", "hierarchical"] | None = Field(
         default=None,
         description="Model kind (sentinel.ml.pooled); unset follows the setting ml_model.",
@@ -344,6 +352,8 @@ class RunConfig(StrictModel):
         """A stable hash of everything that defines the run (names a run; keys caches)."""
         data = self.model_dump(mode="json")
         data["ml"].pop("train_executor")  # where training runs, not what the run computes
+        if data["ml"]["select_every"] == 1:  # the neutral value computes what older configs did:
+            data["ml"].pop("select_every")  # their names and caches stay valid
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -268,6 +268,9 @@ class Planner:
         self.analyzer = Analyzer()
         self.blender = RebalanceEngine()
         self._retrain_view: Store | None = None
+        #: symbol -> (epochs, trees) picked at the last selecting retrain (``select_every``)
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._n_retrains = 0
 
     @property
     def walk_forward(self) -> bool:
@@ -287,13 +290,19 @@ class Planner:
         from sentinel.ml.training import train_as_of
 
         d = _today(view)
+        select = self._n_retrains % max(1, int(self.policy.select_every)) == 0
+        self._n_retrains += 1
         report = train_as_of(
             view, as_of=d, symbols=self.train_symbols, horizon_days=self.policy.horizon_days,
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
             validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
             target=self.policy.target, label_from=self.policy.label_from,
-            map_chunks=self.train_map,
+            map_chunks=self.train_map, metrics=False,
+            counts=None if select else self._counts,
         )  # fmt: skip
+        if select:
+            self._counts = {}
+        self._counts.update(report.counts)  # a symbol first seen between selections keeps its own
         if report.predictor is not None:  # pooled / hierarchical: one predictor for the day
             self.predictor = report.predictor
         else:

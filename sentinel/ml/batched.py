@@ -560,6 +560,8 @@ class TrainResult:
     metrics: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: (epochs, trees) picked by early stopping in this call; None if given or failed
+    counts: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -650,6 +652,8 @@ def train_many(
     xgb_workers: int = 1,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    metrics: bool = True,
+    counts: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[str, TrainResult]:
     """Validate and fit NN + XGBoost ensembles for many symbols at once.
 
@@ -673,6 +677,13 @@ def train_many(
         Called as ``progress(done, total)`` in epoch steps: the inner (early-stopped) pass
         counts up to ``nn.max_epochs``, the refit (``refit="all"``) from there to twice that,
         each scaled to its own epoch bound, so a log shows how far training is.
+    metrics
+        False: no purged-validation report (``TrainResult.metrics`` stays None): a walk-forward
+        run reads only the models.
+    counts
+        ``symbol -> (epochs, trees)`` picked at an earlier date (``ml.select_every``): such a
+        symbol skips the early-stopping fit and is fitted once, on every sample, with these
+        counts (``refit="all"`` only; no metrics for it, as no model saw a held-out block).
 
     Returns
     -------
@@ -681,6 +692,9 @@ def train_many(
     """
     if refit not in ("all", "train"):
         raise ValueError(f"refit must be 'all' or 'train', got {refit!r}")
+    counts = dict(counts or {})
+    if counts and refit != "all":
+        raise ValueError("counts need refit='all' (they size the refit on every sample)")
     nn_t = nn if nn is not None else NNRegressor(random_state=seed)
     xgb_t = xgb if xgb is not None else XGBRegressorModel(random_state=seed)
     results = {sym: TrainResult(sym) for sym in datasets}
@@ -705,6 +719,8 @@ def train_many(
             results[sym].error = f"{sym}: {exc}"
             continue
         prepared[sym] = {"X": Xa, "y": ya, "d": d, "split": split}
+        if sym in counts:
+            continue  # counts picked earlier: the refit below is its only fit
         jobs.append(_Job(sym, "val", Xa[tr], ya[tr], purge=purge))
         if leakage_diagnostic:
             s_tr, s_va = shuffled_split(len(ya), val_fraction, seed)
@@ -725,12 +741,17 @@ def train_many(
         finals = []
         for sym, p in prepared.items():
             v = fitted.get((sym, "val"))
-            if isinstance(v, EnsembleModel):
+            if sym in counts:
+                n_ep, n_tr = (max(1, int(c)) for c in counts[sym])
+            elif isinstance(v, EnsembleModel):
                 n_ep, n_tr = max(1, v.nn_.best_epoch_), v.xgb_.best_n_trees_
-                finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, trees=n_tr))
+                results[sym].counts = (int(n_ep), int(n_tr))
+            else:
+                continue
+            finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, trees=n_tr))
         fitted.update(_fit_jobs(finals, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(1)))
         for job in finals:  # the loss that picked the epoch count describes the refit too
-            f, v = fitted[(job.symbol, "final")], fitted[(job.symbol, "val")]
+            f, v = fitted[(job.symbol, "final")], fitted.get((job.symbol, "val"))
             if isinstance(f, EnsembleModel) and isinstance(v, EnsembleModel):
                 f.nn_.best_val_loss_ = v.nn_.best_val_loss_
 
@@ -741,28 +762,29 @@ def train_many(
             results[sym].error = f"{sym}: {errors[0]}"
             continue
         X, y, d, split = p["X"], p["y"], p["d"], p["split"]
-        val_model = fitted[(sym, "val")]
+        val_model = fitted.get((sym, "val"))
         final = fitted[(sym, "final")] if refit == "all" else val_model
-        assert isinstance(val_model, EnsembleModel) and isinstance(final, EnsembleModel)
-        shuffled = None
-        if leakage_diagnostic:
-            s_model = fitted[(sym, "shuffled")]
-            assert isinstance(s_model, EnsembleModel)
-            s_va = p["shuffled"][1]
-            shuffled = regression_metrics(y[s_va], s_model.predict(X[s_va]))
-        Xv = X[split.val_idx]
+        assert isinstance(final, EnsembleModel)
         used = np.arange(len(y)) if refit == "all" else split.train_idx
         results[sym].model = final
-        results[sym].metrics = validation_report(
-            y[split.val_idx],
-            val_model.predict_components(Xv),
-            Xv,
-            split,
-            X_train=X[split.train_idx],
-            y_train=y[split.train_idx],
-            shuffled=shuffled,
-            n_trained=len(used),
-        )
+        if metrics and isinstance(val_model, EnsembleModel):
+            shuffled = None
+            if leakage_diagnostic:
+                s_model = fitted[(sym, "shuffled")]
+                assert isinstance(s_model, EnsembleModel)
+                s_va = p["shuffled"][1]
+                shuffled = regression_metrics(y[s_va], s_model.predict(X[s_va]))
+            Xv = X[split.val_idx]
+            results[sym].metrics = validation_report(
+                y[split.val_idx],
+                val_model.predict_components(Xv),
+                Xv,
+                split,
+                X_train=X[split.train_idx],
+                y_train=y[split.train_idx],
+                shuffled=shuffled,
+                n_trained=len(used),
+            )
         last = d[used].max()
         results[sym].info = {
             "n_samples": int(len(used)),

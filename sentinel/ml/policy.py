@@ -31,6 +31,7 @@ class MLPolicy:
     model: str  # ml.model: per_symbol | pooled | hierarchical
     target: str  # ml.target: return | excess | rank
     label_from: str  # ml.label_from: close | next_open (a run-config knob, no setting)
+    select_every: int = 1  # ml.select_every: epoch/tree counts re-picked every N-th retrain
 
     @classmethod
     def from_settings(cls, settings: Settings, **given: Any) -> MLPolicy:
@@ -46,6 +47,7 @@ class MLPolicy:
             "model": settings.ml_model,
             "target": settings.ml_target,
             "label_from": "close",
+            "select_every": 1,
         }
         unknown = set(given) - set(values)
         if unknown:

@@ -53,6 +53,8 @@ class TrainReport:
     features: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
     #: ``ml.model`` pooled / hierarchical: one predictor for the whole universe (in memory only)
     predictor: Any = None
+    #: per-symbol models whose counts were picked in this pass: symbol -> (epochs, trees)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The notes' ``POST /api/ml/retrain`` shape."""
@@ -88,6 +90,8 @@ def train_as_of(
     label_from: str = "close",
     epoch_progress: Callable[[int, int], None] | None = None,
     map_chunks: ChunkMapper | None = None,
+    metrics: bool = True,
+    counts: Mapping[str, tuple[int, int]] | None = None,
 ) -> TrainReport:
     """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
 
@@ -107,6 +111,11 @@ def train_as_of(
     by its own batched pass through the mapper (e.g. on Dask workers); a symbol's network does
     not depend on which symbols share its stack, so the models are the same (to float32
     rounding). ``epoch_progress`` is not reported then (the passes run elsewhere).
+    ``metrics=False`` skips the purged-validation report (a walk-forward run reads only the
+    models). ``counts``: per-symbol ``(epochs, trees)`` picked at an earlier retrain
+    (``ml.select_every``): those symbols skip the early-stopping fit and are refitted on every
+    known sample with these counts; the others are picked now (``report.counts``). Pooled and
+    hierarchical kinds always pick.
     """
     if model not in MODEL_KINDS:
         raise MLError(f"unknown ml.model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -151,17 +160,21 @@ def train_as_of(
         progress(f"training {len(eligible)} symbols in one batched pass")
     if map_chunks is None:
         results = _train_chunk(eligible, max_epochs=max_epochs, horizon_days=horizon_days,
-                               validate=validate, seed=seed, progress=epoch_progress)  # fmt: skip
+                               validate=validate, seed=seed, progress=epoch_progress,
+                               metrics=metrics, counts=counts)  # fmt: skip
     else:
         fit = partial(_train_chunk, max_epochs=max_epochs, horizon_days=horizon_days,
-                      validate=validate, seed=seed)  # fmt: skip
+                      validate=validate, seed=seed, metrics=metrics, counts=counts)  # fmt: skip
         results = {}
         for part in map_chunks(fit, _chunks(eligible, map_chunks.workers)):
             results.update(part)
     for sym, res in results.items():
         if res.ok:
             report.models[sym] = res.model
-            report.metrics[sym] = res.metrics or {}
+            if res.metrics is not None:
+                report.metrics[sym] = res.metrics
+            if res.counts is not None:
+                report.counts[sym] = res.counts
         else:
             report.failed[sym] = res.error or "unknown error"
     return report
@@ -181,7 +194,9 @@ def _chunks(data: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
 
 
 def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, validate: bool,
-                 seed: int, progress: Any = None) -> dict[str, Any]:  # fmt: skip
+                 seed: int, progress: Any = None, metrics: bool = True,
+                 counts: Mapping[str, tuple[int, int]] | None = None,
+                 ) -> dict[str, Any]:  # fmt: skip
     """One batched pass over ``chunk``: the whole universe in process, or one Dask worker's
     share (module level, so a worker can unpickle it)."""
     return train_many(
@@ -192,6 +207,8 @@ def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, v
         refit="all",
         seed=seed,
         progress=progress,
+        metrics=metrics,
+        counts={s: c for s, c in (counts or {}).items() if s in chunk},
     )
 
 
