@@ -22,7 +22,7 @@ from sentinel.api.deps import (
 )
 from sentinel.api.routes.ml_performance import find_evaluation
 from sentinel.ml.drift import drift_report
-from sentinel.ml.model_files import ModelStore
+from sentinel.ml.model_files import POOLED, ModelStore
 from sentinel.ml.status import (
     files_fingerprint,
     ml_models,
@@ -110,6 +110,27 @@ async def list_models(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    f"/models/{POOLED}",
+    responses={404: {"description": "no pooled / hierarchical model stored"}},
+    summary="The stored pooled / hierarchical model (ml.model): validation, baselines, span",
+)
+def get_pooled_model(store: StoreDep, settings: EffectiveSettingsDep):
+    """The row ``GET /api/ml/models`` lists first as ``_pooled``, with its metrics. Declared
+    before ``/models/{symbol}``, whose symbol check (``_pooled`` can never be a symbol) would
+    refuse it."""
+    rec = store.records.get_model_record(POOLED)
+    ms = ModelStore(settings.models_dir)
+    if rec is None and not ms.has_pooled():
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "no pooled model stored: sentinel ml train --model pooled|hierarchical",
+        )
+    row = model_row(POOLED, rec, ms.verify_pooled())
+    shown = row["record"]
+    return {**model_entry(shown, row["status"], row["problem"]), "metrics": shown.metrics or {}}
 
 
 @router.get(

@@ -140,3 +140,26 @@ def test_the_weekly_retrain_follows_the_ml_model_setting(trained, tmp_path):
     rows = ml_models(store, settings.models_dir)["models"]  # what GET /api/ml/models returns
     assert [(r["symbol"], r["status"]) for r in rows] == [("_pooled", "ok")]
     assert rows[0]["version"] == (settings.models_dir / "_pooled").resolve().name
+
+
+def test_the_api_shows_the_stored_pooled_model_and_404s_without_one(trained, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from sentinel.api import create_app
+    from sentinel.settings import Settings
+
+    store, models_dir, _, _ = trained
+    api = {"environment": "test", "api_token": "test-token-0123456789"}
+    with TestClient(create_app(store, Settings(data_dir=models_dir.parent, **api))) as client:
+        body = client.get("/api/ml/models/_pooled").json()
+        listed = client.get("/api/ml/models").json()["models"][0]
+        assert body["symbol"] == listed["symbol"] == "_pooled"
+        assert body["status"] == "ok" and body["version"] == listed["version"]
+        assert body["metrics"] == store.records.get_model_record("_pooled").metrics
+    from sentinel.db import Store
+    from tests.conftest import make_demo_db
+
+    empty = Store(f"sqlite:///{make_demo_db(tmp_path, 1, 2, '2016-01-01', '2016-03-31')}")
+    with TestClient(create_app(empty, Settings(data_dir=tmp_path / "data", **api))) as client:
+        res = client.get("/api/ml/models/_pooled")
+        assert res.status_code == 404 and "sentinel ml train --model" in res.json()["detail"]
