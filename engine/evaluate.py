@@ -92,24 +92,36 @@ def forward_returns(store: Store, keys: pd.DataFrame, horizon_days: int, end: da
     symbols = sorted(keys["symbol"].unique())
     closes = view.market.get_close_panel(symbols, end_date=end)
     closes.index = pd.to_datetime(closes.index)
+    out = returns_from_closes(closes, keys, horizon_days, end)
+    return pd.Series(out, index=keys.index, name=RETURN)
+
+
+def returns_from_closes(
+    closes: pd.DataFrame, keys: pd.DataFrame, horizon_days: int, end: date
+) -> np.ndarray:
+    """:func:`forward_returns` from a date x symbol close panel, one array operation per symbol.
+
+    Per row: the close on the row's date (it must be a bar) and the last close on or before
+    ``date + horizon``, if that is a later bar and ``date + horizon <= end``; else NaN.
+    """
     out = np.full(len(keys), np.nan)
-    h = pd.Timedelta(days=int(horizon_days))
-    limit = pd.Timestamp(end)
-    days = pd.to_datetime(keys["date"]).to_numpy()
+    h = np.timedelta64(int(horizon_days), "D")
+    limit = pd.Timestamp(end).to_datetime64()
+    days = pd.to_datetime(keys["date"]).to_numpy(dtype="datetime64[ns]")
+    index = pd.DatetimeIndex(closes.index).to_numpy(dtype="datetime64[ns]")
     for sym, idx in keys.groupby("symbol").indices.items():
         if sym not in closes:
             continue
-        s = closes[sym].dropna()
-        when = s.index.to_numpy()
-        for i in idx:
-            t = pd.Timestamp(days[i])
-            if t + h > limit:
-                continue  # not yet known on the as-of day
-            a = when.searchsorted(t.to_datetime64(), side="right") - 1
-            b = when.searchsorted((t + h).to_datetime64(), side="right") - 1
-            if a >= 0 and b > a and when[a] == t.to_datetime64():
-                out[i] = s.iloc[b] / s.iloc[a] - 1.0
-    return pd.Series(out, index=keys.index, name=RETURN)
+        column = closes[sym].to_numpy()
+        have = ~pd.isna(column)
+        when, values = index[have], column[have]
+        t = days[idx]
+        a = when.searchsorted(t, side="right") - 1
+        b = when.searchsorted(t + h, side="right") - 1
+        ok = (t + h <= limit) & (a >= 0) & (b > a)
+        ok[ok] = when[a[ok]] == t[ok]
+        out[idx[ok]] = values[b[ok]] / values[a[ok]] - 1.0
+    return out
 
 
 def _ridges(store: Store, day: date, symbols: set[str], horizon: int, min_samples: int):
@@ -134,32 +146,34 @@ def add_baselines(
 ) -> pd.DataFrame:
     """``scores`` with one column per baseline, computed from each day's features (as of it)."""
     out = scores.copy()
-    for name in BASELINES:
-        out[name] = np.nan
+    values = {name: np.full(len(out), np.nan) for name in BASELINES}
     retrains = sorted(retrains)
     ridge_day, ridges = None, {}
-    symbols = set(out["symbol"])
+    all_symbols = out["symbol"].to_numpy()
+    symbols = set(all_symbols)
     for day, idx in out.groupby("date").indices.items():
         d = pd.Timestamp(day).date()
         view = store.view(d)
-        syms = list(out["symbol"].iloc[idx])
+        syms = list(all_symbols[idx])
         feats = book.panel_as_of(syms, view)
         if feats.empty:
             continue
-        rows = out.index[idx][[s in feats.index for s in syms]]
-        X = feats.loc[out.loc[rows, "symbol"]].to_numpy(dtype="float64")
+        rows = idx[[s in feats.index for s in syms]]  # positions of the day's rows with features
+        X = feats.loc[all_symbols[rows]].to_numpy(dtype="float64")
         for name, pred in rule_predictions(X, horizon_days).items():
-            out.loc[rows, name] = pred
+            values[name][rows] = pred
         last = max((r for r in retrains if r <= d), default=None)
         if last is not None and last != ridge_day:
             ridge_day, ridges = last, _ridges(store, last, symbols, horizon_days, min_samples)
-        fitted = [ridges.get(s) for s in out.loc[rows, "symbol"]]
+        fitted = [ridges.get(s) for s in all_symbols[rows]]
         have = np.array([f is not None for f in fitted])
         if have.any():
             W = np.array([f[0] for f in fitted if f is not None])
             b = np.array([f[1] for f in fitted if f is not None])
             n = W.shape[1]
-            out.loc[rows[have], "ridge"] = np.einsum("ij,ij->i", X[have][:, :n], W) + b
+            values["ridge"][rows[have]] = np.einsum("ij,ij->i", X[have][:, :n], W) + b
+    for name in BASELINES:
+        out[name] = values[name]
     return out
 
 

@@ -400,6 +400,8 @@ def compute_feature_matrix(
     market: pd.Series | None = None,
     sector_strength: pd.Series | None = None,
     sentiment: pd.Series | None = None,
+    *,
+    market_features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """All features for every date of ``prices``, each row as of that day's close.
 
@@ -409,6 +411,9 @@ def compute_feature_matrix(
     market : benchmark closes indexed by date (any calendar; read as of each stock date).
     sector_strength : sector 20d return minus market 20d return, indexed by date.
     sentiment : daily sentiment scores indexed by the date they became known.
+    market_features : ``market_feature_frame(market)`` computed once by a caller that scores
+        many symbols against the same benchmark (each benchmark row's features depend on that
+        row's window only, so the rows read are the same); ``market`` is then not read.
 
     Returns
     -------
@@ -423,7 +428,9 @@ def compute_feature_matrix(
         sent = _clean_series(sentiment)
         if sent is not None:
             raw[:, 15] = _align(sent, dates)
-        if market is not None:
+        if market_features is not None:
+            raw[:, 16:19] = _align(market_features, dates)
+        elif market is not None:
             raw[:, 16:19] = _align(market_feature_frame(market, dates), dates)
         strength = _clean_series(sector_strength)
         if strength is not None:

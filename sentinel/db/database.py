@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
@@ -29,6 +29,8 @@ class Database:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._prices: PriceCache | None = None  # the price cache, shared with every view
+        #: decoded JSON lists by their stored text (:func:`decode_json_lists`), for every view
+        self.decoded_json: dict[str, list[Any]] = {}
 
     # -- the in-memory price cache -----------------------------------------------------------
     def keep_cache(self, cache: PriceCache) -> None:
@@ -164,6 +166,36 @@ class Database:
 def decode_json(value: Any) -> Any:
     """Stored JSON columns may come back as text on some drivers."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+#: Most decoded JSON lists a memo keeps (see :func:`decode_json_lists`); it empties when full.
+DECODED_MAX = 300_000
+
+
+def decode_json_lists(values: Iterable[Any], memo: dict[str, list[Any]]) -> list[Any]:
+    """:func:`decode_json` of many stored JSON lists (a fresh list each), through ``memo``.
+
+    A walk-forward run reads the same training samples' features at every retrain and every
+    report figure; parsing them again each time cost seconds. The memo (one per
+    :class:`Database`, so it lives as long as the store) is keyed by the stored text itself, so
+    it can never serve a stale value, and each caller gets its own copy.
+    """
+    out: list[Any] = []
+    for v in values:
+        if not isinstance(v, str):
+            out.append(v)
+            continue
+        hit = memo.get(v)
+        if hit is None:
+            hit = json.loads(v)
+            if not isinstance(hit, list):
+                out.append(hit)
+                continue
+            if len(memo) >= DECODED_MAX:
+                memo.clear()
+            memo[v] = hit
+        out.append(list(hit))
+    return out
 
 
 @lru_cache(maxsize=256)

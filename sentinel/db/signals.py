@@ -17,7 +17,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from sentinel.db.bounded import Bounded
-from sentinel.db.database import decode_json
+from sentinel.db.database import decode_json, decode_json_lists
 from sentinel.db.tables import MLPrediction, RegimeState
 from sentinel.timeutil import end_of_day_ts, require_date, to_date
 
@@ -199,7 +199,7 @@ class SignalRepository(Bounded):
         )
         df["date"] = pd.to_datetime(df["date"].astype(str))
         df["label_known_at"] = pd.to_datetime(df["label_known_at"].astype(str))
-        df["features"] = df["features"].map(decode_json)
+        df["features"] = decode_json_lists(df["features"], self.db.decoded_json)
         return df
 
     def symbols_with_samples(self, horizon_days: int) -> set[str]:

@@ -17,7 +17,7 @@ matters for RMSE/MAE; ranks and signs are those of the raw returns.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -62,27 +62,91 @@ def rule_predictions(X: ArrayLike, horizon_days: int = 14) -> dict[str, np.ndarr
     }
 
 
-def fit_ridge(X: ArrayLike, y: ArrayLike, alpha: float = RIDGE_ALPHA) -> Any:
-    """Standardised ridge regression fitted on one symbol's training rows (sklearn pipeline)."""
-    from sklearn.linear_model import Ridge  # lazy: sklearn costs a second to import
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+@dataclass(frozen=True)
+class RidgeBaseline:
+    """A fitted ridge baseline: the numbers of scikit-learn's ``StandardScaler`` then
+    ``Ridge(alpha)`` (their ``mean_``, ``scale_``, ``coef_``, ``intercept_``)."""
 
+    mean_: np.ndarray
+    scale_: np.ndarray
+    coef_: np.ndarray
+    intercept_: float
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """``Ridge.predict(StandardScaler.transform(X[:, :20]))``, the same operations."""
+        Xs = _matrix(X) - self.mean_
+        Xs /= self.scale_
+        return Xs @ self.coef_ + self.intercept_
+
+
+def fit_ridge(X: ArrayLike, y: ArrayLike, alpha: float = RIDGE_ALPHA) -> RidgeBaseline:
+    """Standardised ridge regression fitted on one symbol's training rows.
+
+    The first 20 columns are used, so rows of a run with added features (``ml.features``) can
+    be scored by a ridge fitted on stored 20-feature samples. The usual case (finite rows, more
+    rows than features) runs scikit-learn's own arithmetic in numpy, step by step
+    (:func:`_fit_standardised_ridge`): a report and every training fit hundreds of these, and
+    the estimators' input checks cost ten times the fit. The tests hold the result equal, to
+    the bit, to ``make_pipeline(StandardScaler(), Ridge(alpha)).fit``; any other case is fitted
+    by that pipeline itself.
+    """
     Xa, ya = _matrix(X), np.asarray(y, dtype=np.float64).reshape(-1)
     if len(Xa) != len(ya) or len(ya) < 2:
         raise ModelError(f"ridge baseline needs >= 2 rows with labels, got {len(Xa)}/{len(ya)}")
-    # The first step keeps the 20 defaults, so rows of a run with added features (ml.features)
-    # can be scored by a ridge fitted on stored 20-feature samples.
-    pipeline = make_pipeline(FunctionTransformer(_matrix), StandardScaler(), Ridge(alpha=alpha))
-    return pipeline.fit(Xa, ya)
+    if len(ya) > Xa.shape[1] and np.isfinite(Xa).all() and np.isfinite(ya).all():
+        from scipy.linalg import LinAlgError  # lazy: scipy costs seconds to import
+
+        try:
+            return _fit_standardised_ridge(Xa, ya, alpha)
+        except LinAlgError:
+            pass  # scikit-learn falls back to its SVD solver; let it
+    from sklearn.linear_model import Ridge  # lazy: sklearn costs a second to import
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fitted = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(Xa, ya)
+    scaler, ridge = fitted[0], fitted[-1]
+    return RidgeBaseline(scaler.mean_, scaler.scale_, ridge.coef_, ridge.intercept_)
 
 
-def ridge_weights(model: Any) -> tuple[np.ndarray, float]:
+def _fit_standardised_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> RidgeBaseline:
+    """scikit-learn 1.x's ``StandardScaler().fit`` (``_incremental_mean_and_var`` from an empty
+    start, near-constant columns scaled by 1) and ``Ridge(alpha).fit`` (centring, then the
+    ``cholesky`` solver) on finite rows, n > features, in the same operations and order."""
+    from scipy import linalg  # lazy: scipy costs seconds to import
+
+    n, p = X.shape
+    count = np.float64(n) - np.sum(np.isnan(X).astype(X.dtype), axis=0)
+    new_sum = np.sum(X, axis=0)
+    mean = (np.float64(0.0) + new_sum) / (np.float64(0.0) + count)
+    temp = X - new_sum / count
+    correction = np.sum(temp, axis=0)
+    temp **= 2
+    unnormalised = np.sum(temp, axis=0)
+    unnormalised -= correction**2 / count
+    var = unnormalised / (np.float64(0.0) + count)
+    eps, seen = np.finfo(np.float64).eps, count[0]
+    scale = np.sqrt(var)
+    scale[var <= seen * eps * var + (seen * mean * eps) ** 2] = 1.0
+    Xs = X - mean
+    Xs /= scale
+    x_offset = np.average(Xs, axis=0)
+    Xs -= x_offset
+    yc = y.copy()
+    y_offset = np.average(yc, axis=0)
+    yc -= y_offset
+    A = Xs.T @ Xs
+    Xy = Xs.T @ yc.reshape(-1, 1)
+    A.flat[:: p + 1] += np.float64(alpha)
+    coef = linalg.solve(A, Xy, assume_a="pos", overwrite_a=True).T.ravel()
+    return RidgeBaseline(mean, scale, coef, y_offset - x_offset @ coef)
+
+
+def ridge_weights(model: RidgeBaseline) -> tuple[np.ndarray, float]:
     """``(w, b)`` with ``model.predict(X) == X[:, :20] @ w + b``: scoring many rows of many
-    symbols' ridges at once is one matrix product per day instead of one sklearn call per row."""
-    scaler, ridge = model[-2], model[-1]
-    w = ridge.coef_ / scaler.scale_
-    return w, float(ridge.intercept_ - scaler.mean_ @ w)
+    symbols' ridges at once is one matrix product per day instead of one call per row."""
+    w = model.coef_ / model.scale_
+    return w, float(model.intercept_ - model.mean_ @ w)
 
 
 def baseline_predictions(

@@ -26,6 +26,7 @@ from sentinel.feature_registry import is_default, select_features
 from sentinel.ml_features import (
     FEATURE_NAMES,
     compute_feature_matrix,
+    market_feature_frame,
     sector_relative_strength_series,
 )
 from sentinel.timeutil import to_date
@@ -106,6 +107,7 @@ class FeatureBook:
         self._prices: dict[str, pd.DataFrame] = {}
         self._served: dict[str, pd.DataFrame] = {}
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}  # see _served_arrays
+        market_frame = market_feature_frame(self.market) if self.market is not None else None
         for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
             prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
             self._prices[sym] = prices
@@ -120,6 +122,7 @@ class FeatureBook:
                 market=self.market,
                 sector_strength=strength,
                 sentiment=sentiment if not sentiment.empty else None,
+                market_features=market_frame,  # the benchmark's rows once, not once per symbol
             )
             # The stored samples keep the 20 defaults; predictions and training read these.
             self._served[sym] = select_features(self._frames[sym], prices, self.feature_names)
@@ -160,7 +163,11 @@ class FeatureBook:
             i = dates.searchsorted(when, side="right") - 1
             if i >= 0:
                 rows[s] = matrix[i]
-        return pd.DataFrame.from_dict(rows, orient="index", columns=self.feature_names)
+        if not rows or any(r.dtype != np.float64 for r in rows.values()):
+            return pd.DataFrame.from_dict(rows, orient="index", columns=self.feature_names)
+        # the frame from_dict(orient="index") makes, in a third of its time (every rebalance)
+        return pd.DataFrame(np.vstack(list(rows.values())), index=list(rows),
+                            columns=self.feature_names)  # fmt: skip
 
     def _served_arrays(self, symbol: str) -> tuple[np.ndarray, np.ndarray] | None:
         """A symbol's served dates and rows as numpy arrays, made on first use: every rebalance

@@ -96,12 +96,13 @@ def newey_west_t(values: Sequence[float] | pd.Series, lag: int) -> float | None:
     statsmodels' OLS on a constant with ``cov_type="HAC"``; ``None`` with fewer than 2 values or
     no variation.
     """
-    import statsmodels.api as sm  # lazy: statsmodels takes a second to import
+    # lazy, and the OLS module alone: ``statsmodels.api`` imports every model (a second or more)
+    from statsmodels.regression.linear_model import OLS
 
     v = pd.Series(values, dtype="float64").dropna().to_numpy()
     if len(v) < 2 or np.ptp(v) == 0:
         return None
-    fit = sm.OLS(v, np.ones(len(v))).fit(cov_type="HAC", cov_kwds={"maxlags": int(lag)})
+    fit = OLS(v, np.ones(len(v))).fit(cov_type="HAC", cov_kwds={"maxlags": int(lag)})
     return float(fit.tvalues[0])
 
 

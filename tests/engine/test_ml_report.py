@@ -8,10 +8,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.evaluate import ImportanceLog
 from engine.ml_report import importance_table, predicted_vs_realised_chart
-from engine.nn_importance import REPEATS, NetworkImportance, permutation_ic
+from engine.nn_importance import REPEATS, NetworkImportance, permutation_ic, rank_ic
 from sentinel.ml.evaluation import RETURN
 from sentinel.ml_features import FEATURE_NAMES
 from tests.sentinel.ml.conftest import make_data
@@ -47,6 +49,52 @@ def test_a_fitted_network_depends_most_on_its_signal_feature():
     mean = permutation_ic(nn, X, y).mean(axis=1)
     assert int(np.argmax(mean)) == 0
     assert mean[0] > 3 * np.max(np.abs(mean[1:]))
+
+
+def _sklearn_permutation_ic(model, X, y):
+    """The reference: scikit-learn's own loop (one predict and one spearmanr per copy)."""
+    from sklearn.inspection import permutation_importance
+
+    res = permutation_importance(model, X, y, scoring=rank_ic, n_repeats=REPEATS, random_state=0)
+    return np.asarray(res.importances, dtype=float)
+
+
+class Bumpy:
+    """A nonlinear model with ties (rounding) and a constant output on some inputs."""
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=float)
+        return np.round(np.tanh(X[:, 0] * X[:, 1]) + np.where(X[:, 2] > 0, X[:, 2], 0.0), 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    extra=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+    ties=st.booleans(),
+    constant_y=st.booleans(),
+)
+def test_permutation_ic_equals_scikit_learns_loop_to_the_bit(n, extra, seed, ties, constant_y):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3 + extra))
+    if ties:
+        X = np.round(X)
+    y = np.full(n, 0.5) if constant_y else np.round(rng.normal(size=n), 1 if ties else 6)
+    np.testing.assert_array_equal(
+        permutation_ic(Bumpy(), X, y), _sklearn_permutation_ic(Bumpy(), X, y)
+    )
+
+
+def test_permutation_ic_of_a_network_equals_scikit_learns_loop_to_the_bit():
+    from sentinel.ml.nn import NNRegressor
+
+    X, y, _ = make_data(120, seed=3)
+    nn = NNRegressor(max_epochs=3, patience=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(permutation_ic(nn, X, y), _sklearn_permutation_ic(nn, X, y))
 
 
 @pytest.fixture(scope="module")

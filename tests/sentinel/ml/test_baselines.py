@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sentinel.ml.baselines import (
     BASELINES,
@@ -56,3 +58,51 @@ def test_bad_shapes_say_what_is_wrong():
         rule_predictions(np.zeros((3, 4)))
     with pytest.raises(ModelError, match="ridge baseline needs"):
         fit_ridge(np.zeros((1, 20)), [0.0])
+
+
+def _pipeline_fit(X, y):
+    """The reference: scikit-learn's own Pipeline.fit (the former fit_ridge)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from sentinel.ml.baselines import _matrix
+
+    return make_pipeline(FunctionTransformer(_matrix), StandardScaler(), Ridge(alpha=1.0)).fit(X, y)
+
+
+def _pipeline_weights(model):
+    """The former ridge_weights, on the pipeline's scaler and ridge."""
+    scaler, ridge = model[-2], model[-1]
+    w = ridge.coef_ / scaler.scale_
+    return w, float(ridge.intercept_ - scaler.mean_ @ w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 80), extra=st.integers(0, 3), seed=st.integers(0, 2**16),
+       constant=st.booleans(), scale=st.sampled_from([1e-6, 1.0, 1e4]),
+       rounded=st.booleans())  # fmt: skip
+def test_fit_ridge_equals_the_scikit_learn_pipeline_to_the_bit(
+    n, extra, seed, constant, scale, rounded
+):
+    """n <= 20 rows takes scikit-learn's kernel solver (the fallback); more rows the numpy
+    replica of its cholesky path: both equal the pipeline's numbers exactly."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 20 + extra)) * scale
+    if rounded:
+        X = np.round(X)  # ties and exact zeros
+    if constant:
+        X[:, 4] = 1.0  # a constant column (price_normalized early on): scale 1, not 0
+    y = rng.normal(size=n) * 0.05
+    fast, ref = fit_ridge(X, y), _pipeline_fit(X, y)
+    np.testing.assert_array_equal(fast.predict(X), ref.predict(X))
+    np.testing.assert_array_equal(fast.predict(X[:1]), ref.predict(X[:1]))
+    for a, b in zip(ridge_weights(fast), _pipeline_weights(ref), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rows_with_nan_are_refused_as_scikit_learn_refuses_them():
+    X = np.random.default_rng(0).normal(size=(40, 20))
+    X[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_ridge(X, np.zeros(40))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sentinel.ml.errors import ModelError
 from sentinel.ml.validation import (
@@ -83,3 +85,37 @@ def test_aggregate_skips_undefined_and_sums_samples():
     assert agg["total_trained_samples"] == 150
     assert agg["baselines"]["zero"]["avg_validation_rmse"] == pytest.approx(0.04)
     assert agg["baselines"]["zero"]["avg_validation_ic"] is None
+
+
+def _spearman_scipy(a, b):
+    """The former ``_spearman``: scipy's rankdata, then the correlation of the ranks."""
+    from scipy.stats import rankdata
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
+
+
+_values = st.lists(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        st.sampled_from([0.0, -0.0, 1.0, 1.0, np.inf, -np.inf, np.nan]),  # ties and specials
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=_values, other=st.randoms(use_true_random=False))
+def test_average_ranks_and_spearman_equal_scipys_to_the_bit(values, other):
+    from scipy.stats import rankdata
+
+    from sentinel.ml.validation import _spearman, average_ranks
+
+    a = np.array(values, dtype=np.float64)
+    np.testing.assert_array_equal(average_ranks(a), rankdata(a))
+    b = np.array([other.choice(values) for _ in values], dtype=np.float64)
+    with np.errstate(all="ignore"):
+        new, old = _spearman(a, b), _spearman_scipy(a, b)
+    assert (new is None and old is None) or np.array_equal(new, old, equal_nan=True)
