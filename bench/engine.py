@@ -279,7 +279,9 @@ def engine_ref() -> list[Result]:
         Result("engine_ref", "sentinel CPU time / vectorbt from_orders CPU time (min of 3)",
                min(s_cpu) / min(o_cpu), "x", 1.0,
                notes=f"sentinel {min(s_cpu) * 1e3:.0f} ms, from_orders {min(o_cpu) * 1e3:.0f} ms "
-                     "(process CPU time: steadier than wall time on a shared machine)"),
+                     "(process CPU time: steadier than wall time on a shared machine); sentinel "
+                     f"runs {', '.join(f'{x * 1e3:.0f}' for x in s_cpu)} ms, from_orders "
+                     f"{', '.join(f'{x * 1e3:.0f}' for x in o_cpu)} ms; {load}"),
         Result("engine_ref", "final equity, sentinel", s_final, "$", None, v_final,
                f"vectorbt {v_final:,.2f} ({rel_v:+.2e} relative), backtrader {b_final:,.2f} "
                f"({rel_b:+.2e}); fills: sentinel {len(res.trades)}, vectorbt "

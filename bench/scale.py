@@ -1,7 +1,7 @@
 """Scale table (issue 13 item 4): engine and walk-forward ML cost vs symbols and years.
 
-``python -m bench.scale [--budget SECONDS]`` measures, each point in a fresh subprocess (so peaks
-do not mix):
+``python -m bench.scale [--budget SECONDS] [--memory-only]`` measures, each point in a fresh
+subprocess (so peaks do not mix):
 
 * the engine (ML off) on synthetic demo stores of 100 / 500 / 2,000 symbols x 5 / 20 years:
   wall time of ``run_backtest`` and the peak RSS of the run alone (the peak is reset after the
@@ -9,7 +9,8 @@ do not mix):
 * one walk-forward retrain (``train_many``, the walk-forward procedure) on synthetic samples,
   ~52 weekly rows per year of history, at 100 / 500 / 2,000 symbols, plus one point fanned out
   over 2 local Dask workers (``ml.train_executor``);
-* the peak RSS of the 500-symbol walk-forward ML backtest of ``bench.engine.memory_child``.
+* the peak RSS of the 500-symbol walk-forward ML backtest of ``bench.engine.memory_child``, with
+  its store generated in another process (so the peak is the backtest's), and RSS per phase.
 
 Log-log fits give the growth exponents and the cost formula a user predicts a run with. A point
 whose predicted time (from the points measured before it) exceeds the budget is not run; the
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -165,15 +167,94 @@ def _warm(_: int) -> int:
     return os.getpid()
 
 
-def memory_point() -> dict[str, Any]:
-    """``bench.engine.memory_child`` (500-symbol walk-forward ML backtest) in a fresh process."""
+#: The walk-forward ML backtest of ``bench.engine.memory_child``: 500 demo symbols stored
+#: 2016-2020, run 2017-2020, weekly top 20, retrained yearly.
+MEMORY_SYMBOLS = 500
+MEMORY_STORED = ("2016-01-01", "2020-12-31")
+
+
+def build_store(path: str, n_symbols: int, start: str, end: str) -> dict[str, Any]:
+    """Generate and install a demo store at ``path`` (own process: its peak is not the run's)."""
+    from sentinel.data.demo import generate_demo_universe, install_demo
+    from sentinel.db import Store
+
+    t = time.perf_counter()
+    store = Store(f"sqlite:///{path}")
+    install_demo(store, generate_demo_universe(7, n_symbols, start, end))
+    store.engine.dispose()
+    return {"setup_s": time.perf_counter() - t, "setup_peak_mb": _peak_mb()}
+
+
+class _PhaseRSS:
+    """RSS at each status message of a run and the highest RSS seen until the next one."""
+
+    def __init__(self) -> None:
+        self.phases: list[dict[str, Any]] = []
+        self.t0 = time.perf_counter()
+        self._stop = threading.Event()
+        self.mark("start")
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop sampling (the last phase keeps the peak seen so far)."""
+        self._stop.set()
+
+    def mark(self, what: str) -> None:
+        mb = _rss_mb()
+        self.phases.append({"phase": what, "at_s": round(time.perf_counter() - self.t0, 1),
+                            "rss_mb": round(mb), "peak_mb": round(mb)})  # fmt: skip
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            last = self.phases[-1]
+            last["peak_mb"] = max(last["peak_mb"], round(_rss_mb()))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
+def ml_memory_child(db: str) -> dict[str, Any]:
+    """The 500-symbol walk-forward ML backtest on a store built by another process: the peak RSS
+    (VmHWM) of this process is the run's (plus imports), with RSS per phase of the run."""
+    from bench.engine import MEMORY_EPOCHS
+    from engine.backtest import run_backtest
+    from engine.config import RunConfig
+    from sentinel.db import Store
+
+    phases = _PhaseRSS()
+    from sentinel.ml._tf import tf  # noqa: F401  (the run imports it at its first retrain anyway)
+
+    phases.mark("imports done (engine + TensorFlow)")
+    store = Store(f"sqlite:///{db}")
+    cfg = RunConfig.model_validate({
+        "name": "memory_500", "start": "2017-01-01", "end": MEMORY_STORED[1],
+        "rebalance": {"every": "weekly", "weekday": "friday"},
+        "strategy": {"name": "top_n", "params": {"n": 20}},
+        "ml": {"enabled": True, "mode": "walk_forward", "retrain": "yearly",
+               "min_samples": 40, "max_epochs": MEMORY_EPOCHS},
+    })  # fmt: skip
     load = _load()
-    code = "from bench.engine import memory_child; memory_child()"
-    out = _run(code)
-    line = next(x for x in out.splitlines() if x.startswith("MAXRSS_KIB="))
-    f = dict(kv.split("=") for kv in line.split())
-    return {"peak_mb": int(f["MAXRSS_KIB"]) * 1024 / 1e6, "seconds": float(f["SECONDS"]),
-            "retrains": int(f["RETRAINS"]), "load": load}  # fmt: skip
+    t = time.perf_counter()
+    res = run_backtest(cfg, store=store, save=False, status=phases.mark)
+    secs = time.perf_counter() - t
+    phases.mark("done")
+    phases.close()
+    return {"peak_mb": _peak_mb(), "seconds": secs, "retrains": int(res.metrics["n_retrains"]),
+            "load": load, "phases": phases.phases,
+            "total_return": float(res.metrics["total_return"])}  # fmt: skip
+
+
+def memory_point() -> dict[str, Any]:
+    """The 500-symbol walk-forward ML backtest in a fresh process, its store generated in another
+    (so the peak is the backtest's, not the synthetic data generation's)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "mem.db")
+        setup = _child("build_store", db, MEMORY_SYMBOLS, *MEMORY_STORED)
+        return {**setup, **_child("ml_memory_child", db)}
 
 
 def _run(code: str) -> str:
@@ -305,9 +386,11 @@ def table(out: dict[str, Any]) -> str:
         lines.append(f"| {what} | {r['symbols']} | {r['years']} | {r['seconds']:.1f} | "
                      f"{r['peak_mb']:.0f} | {r['load']} | {'; '.join(notes)} |")  # fmt: skip
     m = out["memory_500"]
-    lines.append(f"| walk-forward ML backtest (bench.engine memory_child) | 500 | 4 (5 stored) | "
+    lines.append(f"| walk-forward ML backtest (the run of bench.engine memory_child) | 500 | "
+                 f"4 (5 stored) | "
                  f"{m['seconds']:.0f} | {m['peak_mb']:.0f} | {m['load']} | target 1500 MB; "
-                 f"{m['retrains']} yearly retrains; peak incl. data generation |")  # fmt: skip
+                 f"{m['retrains']} yearly retrains; peak of the backtest alone (store generated "
+                 f"in another process, its peak {m['setup_peak_mb']:.0f} MB) |")  # fmt: skip
     for name, f in out["fits"].items():
         if f is not None:
             lines.append(
@@ -332,10 +415,37 @@ def scale() -> list[Result]:
     return res
 
 
+def phase_table(m: dict[str, Any]) -> str:
+    """RSS of the 500-symbol walk-forward run at each of its status messages (MB)."""
+    lines = ["| from (status message) | at s | RSS at start MB | peak until next MB |",
+             "|---|---|---|---|"]  # fmt: skip
+    for p in m["phases"]:
+        lines.append(f"| {p['phase']} | {p['at_s']} | {p['rss_mb']} | {p['peak_mb']} |")
+    return "\n".join(lines)
+
+
+def memory_only() -> dict[str, Any]:
+    """Re-measure only the 500-symbol ML memory point; replaces it in an existing scale.json."""
+    path = RESULTS / "scale.json"
+    memory = {"kind": "memory_500", **memory_point()}
+    if path.exists():
+        out = json.loads(path.read_text())
+        out["memory_500"] = memory
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(json.dumps(out, indent=2))
+    return memory
+
+
 def main(argv: list[str]) -> int:
+    if "--memory-only" in argv:
+        m = memory_only()
+        print(json.dumps({k: v for k, v in m.items() if k != "phases"}))
+        print(phase_table(m))
+        return 0
     budget = float(argv[argv.index("--budget") + 1]) if "--budget" in argv else BUDGET
     out = run(budget, log=lambda row: print(json.dumps(row), flush=True))
     print(table(out))
+    print(phase_table(out["memory_500"]))
     print(formula(out))
     print(f"total {out['total_seconds']:.0f} s; written {RESULTS / 'scale.json'}")
     return 0

@@ -109,6 +109,7 @@ class SimulatedBroker:
         plain = not self.model.needs_liquidity and self.costs.model != "sqrt_impact"
         fixed = self.model.slippage(0.0, NO_LIQUIDITY) if plain else 0.0
         positions = portfolio.positions
+        bps, floor = self.costs.commission_bps, self.costs.min_commission  # _commission, inline
         for o in sells:
             px = price_of(o.symbol, field)
             qty = min(-o.quantity, positions.get(o.symbol, 0.0))  # long-only: never oversell
@@ -125,7 +126,7 @@ class SimulatedBroker:
                     continue
                 slip = self.model.slippage(qty, liq)
             price = px * (1 - slip)
-            commission = self._commission(qty * price)
+            commission = max(floor, qty * price * bps / 1e4)
             if portfolio.cash + qty * price - commission < 0:  # dust: costs more than it brings
                 self.cancelled.append((day, o, "commission exceeds proceeds"))
                 continue
@@ -148,15 +149,21 @@ class SimulatedBroker:
                 continue
             slip = self.model.slippage(want, liq)  # at the capped size, before any cash scaling
             priced.append((o, want, px * (1 + slip), px, slip))
-        need = sum(q * p + self._commission(q * p) for _, q, p, _, _ in priced)
+        need = sum(v + max(floor, v * bps / 1e4) for v in [q * p for _, q, p, _, _ in priced])
         scale = 1.0 if need <= portfolio.cash or need <= 0 else max(portfolio.cash, 0.0) / need
+        fractional = self.costs.fractional
         for o, want, price, px, slip in priced:
-            qty = self._affordable(want * scale, price, portfolio.cash)
+            qty = want * scale
+            value = qty * price
+            commission = max(floor, value * bps / 1e4)
+            if not (fractional and value + commission <= portfolio.cash):  # else it all fits
+                qty = self._affordable(qty, price, portfolio.cash)
+                commission = self._commission(qty * price)
             if qty <= 0:
                 self.cancelled.append((day, o, "insufficient cash"))
                 continue
-            fill = Fill(o.order_id, day, o.symbol, float(qty), price,
-                        self._commission(qty * price), qty * px * slip)  # fmt: skip
+            fill = Fill(o.order_id, day, o.symbol, float(qty), price, commission,
+                        qty * px * slip)  # fmt: skip
             portfolio.apply(fill)
             fills.append(fill)
         return fills
@@ -177,7 +184,7 @@ def orders_for_targets(
     ``{run_id}:{day}:{symbol}``: deterministic, so a replayed decision is recognised.
     """
     equity = portfolio.equity()
-    names = [str(s) for s in weights.index]
+    names = [str(s) for s in weights.index.tolist()]
     take = getattr(prices, "take", None)
     # one gather of the day's closes when the feed offers it (NaN: no bar, like None)
     pxs = take(names).tolist() if take is not None and names else [prices.get(s) for s in names]

@@ -68,6 +68,14 @@ def _sessions(name: str, start: date, end: date) -> tuple[date, ...]:
     return tuple(found.date)
 
 
+@lru_cache(maxsize=16)
+def _session_days(name: str, start: date, end: date) -> np.ndarray:
+    """:func:`sessions` as a read-only datetime64[D] array."""
+    out = np.array(_sessions(name, start, end), dtype="datetime64[D]")
+    out.flags.writeable = False
+    return out
+
+
 def sessions(name: str, start: date, end: date) -> list[date]:
     """The exchange's sessions from ``start`` to ``end`` inclusive, as dates."""
     return list(_sessions(name, start, end))
@@ -101,7 +109,7 @@ def data_gaps(
     period with no bar at all is a market-wide gap; a session inside a symbol's listing window
     without its bar is a symbol gap.
     """
-    sess = np.array(sessions(name, start, end), dtype="datetime64[D]")
+    sess = _session_days(name, start, end)
     if not len(sess):
         return None
     pos = np.searchsorted(dates, sess)
@@ -111,21 +119,24 @@ def data_gaps(
     any_bar = have.any(axis=1)
     empty = sess[~any_bar]
     col = {s: j for j, s in enumerate(symbols)}
-    names, lo, hi, cols = [], [], [], []
-    for sym, first, last in listed:
-        if first is not None:
-            names.append(sym)
-            lo.append(np.datetime64(first, "D"))
-            hi.append(np.datetime64(last, "D") if last is not None else sess[-1])
-            cols.append(col.get(sym, -1))
-    j = np.array(cols, dtype=np.int64)
-    window = (
-        (sess[:, None] >= np.array(lo, dtype="datetime64[D]"))
-        & (sess[:, None] <= np.array(hi, dtype="datetime64[D]"))
-        & any_bar[:, None]
-    )
-    has = have[:, np.maximum(j, 0)] & (j >= 0) if len(j) else window
-    counts = (window & ~has).sum(axis=0)
+    spans = [(sym, first, last) for sym, first, last in listed if first is not None]
+    names = [sym for sym, _, _ in spans]
+    j = np.array([col.get(sym, -1) for sym in names], dtype=np.int64)
+    lo = np.array([first for _, first, _ in spans], dtype="datetime64[D]")
+    hi = np.array([sess[-1] if last is None else np.datetime64(last, "D") for _, _, last in spans],
+                  dtype="datetime64[D]")  # fmt: skip
+    # each listing window is a run of sessions [a, b): a symbol's gaps are its missing bars
+    # there (few: found once, sorted by column then session, and counted by binary search),
+    # or every session with bars for a symbol with no bars on file
+    a = np.searchsorted(sess, lo, side="left")
+    b = np.maximum(a, np.searchsorted(sess, hi, side="right"))
+    span = len(sess) + 1
+    miss_t, miss_c = np.nonzero(~have & any_bar[:, None])
+    missing = np.sort(miss_c.astype(np.int64) * span + miss_t)
+    base = np.maximum(j, 0) * span
+    own_gaps = np.searchsorted(missing, base + b) - np.searchsorted(missing, base + a)
+    sessions_with_bars = np.concatenate(([0], np.cumsum(any_bar)))
+    counts = np.where(j >= 0, own_gaps, sessions_with_bars[b] - sessions_with_bars[a])
     per_symbol = {names[k]: int(counts[k]) for k in np.flatnonzero(counts)}
     if not len(empty) and not per_symbol:
         return None

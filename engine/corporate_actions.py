@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Container
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from engine.portfolio import Fill, Portfolio
@@ -142,8 +142,11 @@ def without_bar(symbols: list[str], closes: Container[str]) -> list[str]:
     take = getattr(closes, "take", None)
     if take is None or not symbols:
         return [s for s in symbols if s not in closes]
+    have_all = getattr(closes, "have_all", None)
+    if have_all is not None and have_all(symbols):  # the usual day: every held symbol traded
+        return []
     today = take(symbols)
-    if (today == today).all():  # the usual day: every held symbol traded
+    if (today == today).all():
         return []
     return [s for s, p in zip(symbols, today.tolist(), strict=True) if p != p]
 
@@ -158,7 +161,7 @@ def _split_pending(broker: object, symbol: str, ratio: float) -> None:
     if not pending:
         return
     broker.pending = [  # type: ignore[attr-defined]
-        replace(o, quantity=o.quantity * ratio) if o.symbol == symbol else o for o in pending
+        o._replace(quantity=o.quantity * ratio) if o.symbol == symbol else o for o in pending
     ]
 
 

@@ -23,13 +23,16 @@ class DayBars:
     """One day's open and close per symbol (NaN where a symbol has no bar); with the costs'
     liquidity inputs (the day's volume, ADV and volatility before it) when the run needs them."""
 
-    __slots__ = ("_col", "_symbols", "open", "close", "volume", "adv", "sigma")
+    __slots__ = ("_col", "_symbols", "_memo", "open", "close", "volume", "adv", "sigma")
 
     def __init__(self, symbols: list[str], col: dict[str, int], open_: np.ndarray,
                  close: np.ndarray, volume: np.ndarray | None = None,
-                 adv: np.ndarray | None = None, sigma: np.ndarray | None = None):  # fmt: skip
+                 adv: np.ndarray | None = None, sigma: np.ndarray | None = None, *,
+                 memo: dict | None = None):  # fmt: skip
         self._symbols = symbols
         self._col = col
+        #: symbols -> their columns, shared by the days of one feed (the book changes weekly)
+        self._memo: dict[tuple[str, ...], tuple[np.ndarray, bool]] = {} if memo is None else memo
         self.open = open_
         self.close = close
         self.volume, self.adv, self.sigma = volume, adv, sigma
@@ -59,6 +62,18 @@ class DayBars:
         v = float((self.open if field == "open" else self.close)[j])
         return v if 0.0 < v < _INF else None  # NaN compares false
 
+    def columns(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, bool]:
+        """Each symbol's column (-1: none) and whether any is -1; memoised per feed."""
+        hit = self._memo.get(symbols)
+        if hit is None:
+            if len(self._memo) >= 256:
+                self._memo.clear()
+            col = self._col
+            j = np.fromiter((col.get(s, -1) for s in symbols), np.int64, len(symbols))
+            j.flags.writeable = False
+            hit = self._memo[symbols] = (j, bool((j < 0).any()))
+        return hit
+
     def closes(self) -> Closes:
         """Today's closes as a read-only mapping (no dict is built: most symbols are not held)."""
         return Closes(self)
@@ -71,7 +86,8 @@ class Closes:
 
     def __init__(self, bars: DayBars):
         self._bars = bars
-        self._taken: tuple[tuple[str, ...], np.ndarray] | None = None  # the last take()
+        #: The last take(): its symbols, their closes, and whether every one had a bar.
+        self._taken: tuple[tuple[str, ...], np.ndarray, bool] | None = None
 
     def get(self, symbol: str, default: float | None = None) -> float | None:
         v = self._bars.price(symbol, "close")
@@ -96,17 +112,29 @@ class Closes:
         if self._taken is not None and self._taken[0] == key:
             return self._taken[1]
         bars = self._bars
-        col = bars._col
-        j = np.fromiter((col.get(s, -1) for s in key), np.int64, len(key))
         if not len(bars.close):
             return np.full(len(key), np.nan)
+        j, unknown = bars.columns(key)
         out = bars.close[j]  # a copy (fancy index)
-        bad = (j < 0) | ~((out > 0.0) & (out < _INF))
-        if bad.any():
+        bad = ~((out > 0.0) & (out < _INF))
+        if unknown:
+            bad |= j < 0
+        complete = not bad.any()
+        if not complete:
             out[bad] = np.nan
         out.flags.writeable = False
-        self._taken = (key, out)
+        self._taken = (key, out, complete)
         return out
+
+    def have_all(self, symbols: Sequence[str]) -> bool:
+        """Whether every one of ``symbols`` has a bar today (no NaN in :meth:`take`), answered
+        with the gather, so the day's several checks of the held symbols cost no scan."""
+        if not len(self._bars.close):
+            return not len(symbols)
+        key = tuple(symbols)
+        if self._taken is None or self._taken[0] != key:
+            self.take(key)
+        return self._taken[2]  # type: ignore[index]
 
 
 class BarFeed:
@@ -123,10 +151,11 @@ class BarFeed:
             self._vol_all = cache.values["volume"][:, cols]
             self._close_all = cache.values["close"][:, cols]
         self._days = {d: i for i, d in enumerate(cache.dates[rows].astype(object))}
-        self._open = cache.values["open"][rows][:, cols]
-        self._close = cache.values["close"][rows][:, cols]
+        self._open = _columns(cache.values["open"][rows], cols)
+        self._close = _columns(cache.values["close"][rows], cols)
         self._symbols = list(wanted)
         self._col = {s: i for i, s in enumerate(wanted)}
+        self._memo: dict[tuple[str, ...], tuple[np.ndarray, bool]] = {}
         self._empty = DayBars([], {}, np.empty(0), np.empty(0))
         self.current: date | None = None
 
@@ -134,7 +163,7 @@ class BarFeed:
         i = self._days.get(day)
         if i is None:
             return self._empty
-        bars = DayBars(self._symbols, self._col, self._open[i], self._close[i])
+        bars = DayBars(self._symbols, self._col, self._open[i], self._close[i], memo=self._memo)
         if self._liq:
             g = self._first_row + i  # the day's row in the whole cache
             n = self._liq
@@ -150,3 +179,14 @@ class BarFeed:
             raise ValueError(f"the feed only moves forward: {day} after {self.current}")
         self.current = day
         return self._bars(day)
+
+
+def _columns(block: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``block[:, cols]`` read-only; a view, not a copy, when ``cols`` are all columns in order
+    (the usual feed: every symbol)."""
+    if len(cols) == block.shape[1] and np.array_equal(cols, np.arange(len(cols))):
+        out = block.view()
+    else:
+        out = block[:, cols]
+    out.flags.writeable = False
+    return out

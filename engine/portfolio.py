@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from itertools import chain
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+
+#: A numpy dtype object: pandas parses a type or a name slowly (under catch_warnings).
+_OBJECT = np.dtype(object)
 
 
 class PriceRow(Protocol):
@@ -17,10 +21,10 @@ class PriceRow(Protocol):
     def take(self, symbols: Sequence[str]) -> np.ndarray: ...
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     """An instruction decided at one day's close; the id derives from run, date and symbol, so
-    replaying a decision can never create a second order."""
+    replaying a decision can never create a second order. Immutable (a named tuple: a run makes
+    thousands, and a frozen dataclass costs several times more to build)."""
 
     order_id: str
     symbol: str
@@ -28,8 +32,9 @@ class Order:
     decided_on: date
 
 
-@dataclass(frozen=True)
-class Fill:
+class Fill(NamedTuple):
+    """One execution (immutable, a named tuple like :class:`Order`)."""
+
     order_id: str
     day: date
     symbol: str
@@ -94,10 +99,10 @@ class Portfolio:
     def weights(self) -> pd.Series:
         eq = self.equity()
         if eq <= 0 or not self.positions:
-            return pd.Series(dtype="float64")
+            return pd.Series(dtype=np.dtype(np.float64))
         prices = self.last_price
         values = [q * prices[s] / eq for s, q in self.positions.items()]
-        index = pd.Index(np.array(list(self.positions), dtype=object), dtype=object, copy=False)
+        index = pd.Index(np.array(list(self.positions), dtype=object), dtype=_OBJECT, copy=False)
         return pd.Series(np.array(values), index=index, copy=False)
 
     def mark(self, day: date, closes: Mapping[str, float] | PriceRow) -> float:
@@ -111,10 +116,11 @@ class Portfolio:
         take = getattr(closes, "take", None)
         if take is not None and held:
             today = take(held)
-            have = today == today  # NaN where a symbol has no bar
-            if have.all():
+            have_all = getattr(closes, "have_all", None)  # known from the gather, when offered
+            if have_all(held) if have_all is not None else not np.isnan(today).any():
                 prices.update(zip(held, today.tolist(), strict=True))
             else:
+                have = today == today  # NaN where a symbol has no bar
                 prices.update((s, p) for s, p, h in zip(held, today.tolist(), have.tolist(),
                                                         strict=True) if h)  # fmt: skip
         elif held:
@@ -138,13 +144,18 @@ class Portfolio:
     def weights_frame(self) -> pd.DataFrame:
         """date x symbol weights at each close (0 where not held), symbols by name."""
         log = self._weight_log
-        names = sorted({s for held, _ in log.values() for s in held})
+        helds = [held for held, _ in log.values()]
+        books = dict.fromkeys(helds)  # the distinct books: one changes only when a fill does
+        names = sorted({s for held in books for s in held})
         col = {s: j for j, s in enumerate(names)}
+        for held in books:
+            books[held] = [col[s] for s in held]
+        total = sum(map(len, helds))
         grid = np.zeros((len(log), len(names)))
-        sizes = [len(held) for held, _ in log.values()]
-        rows = np.repeat(np.arange(len(log)), sizes)  # one scatter for the whole run
-        cols = [col[s] for held, _ in log.values() for s in held]
-        grid[rows, cols] = [w for _, ws in log.values() for w in ws]
+        rows = np.repeat(np.arange(len(log)), [len(held) for held in helds])  # one scatter
+        cols = np.fromiter(chain.from_iterable(map(books.__getitem__, helds)), np.int64, total)
+        grid[rows, cols] = np.fromiter(chain.from_iterable(ws for _, ws in log.values()),
+                                       np.float64, total)  # fmt: skip
         index = pd.DatetimeIndex(pd.to_datetime(list(log)), name="date")
         return pd.DataFrame(grid, index=index, columns=pd.Index(names) if names else None)
 
@@ -157,15 +168,16 @@ class Portfolio:
             df = pd.DataFrame(columns=cols)
             df["date"] = pd.to_datetime(df["date"])
             return df
-        qty = np.array([f.quantity for f in fills], dtype="float64")
-        price = np.array([f.price for f in fills], dtype="float64")
+        order_id, day, symbol, quantity, price_, commission, slippage = zip(*fills, strict=True)
+        qty = np.array(quantity, dtype="float64")
+        price = np.array(price_, dtype="float64")
         size = np.abs(qty)
         return pd.DataFrame({
-            "date": pd.to_datetime(pd.Series([f.day for f in fills], dtype=object)),
-            "symbol": [f.symbol for f in fills],
-            "side": ["buy" if q > 0 else "sell" for q in qty.tolist()],
+            "date": pd.to_datetime(pd.Series(day, dtype=object)),
+            "symbol": list(symbol),
+            "side": ["buy" if q > 0 else "sell" for q in quantity],
             "quantity": size, "price": price, "value": size * price,
-            "commission": np.array([f.commission for f in fills], dtype="float64"),
-            "slippage": np.array([f.slippage for f in fills], dtype="float64"),
-            "order_id": [f.order_id for f in fills],
+            "commission": np.array(commission, dtype="float64"),
+            "slippage": np.array(slippage, dtype="float64"),
+            "order_id": list(order_id),
         })  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from engine.broker import Broker, orders_for_targets
@@ -25,7 +26,10 @@ from sentinel.db import Store
 
 
 class Decider(Protocol):
-    """What the runner asks on retrain and rebalance days (``engine.session.ScoredStrategy``)."""
+    """What the runner asks on retrain and rebalance days (``engine.session.ScoredStrategy``).
+
+    A decider with ``needs_weights = False`` is handed an empty Series as ``current_weights``.
+    """
 
     def retrain(self, view: Store) -> None: ...
 
@@ -72,6 +76,8 @@ class Runner:
         self.on_tick = on_tick
         self.log = RunLog()
         self.actions = CorporateActions(store, dividend_tax, stale_after)
+        #: What a decider that does not read the book's weights is handed (built once).
+        self._no_weights = pd.Series(dtype=np.dtype(np.float64))
 
     def step(self, tick: Tick) -> None:
         """One day: the whole event loop body."""
@@ -93,14 +99,22 @@ class Runner:
             self.decider.retrain(view)
             self.log.retrains.append(day)
         if tick.has(EventType.REBALANCE):
-            weights = self.decider.plan(view, self.portfolio.weights())
+            weights = self.decider.plan(view, self._current_weights())
             self.log.decisions[day] = weights
-            min_value = self.min_trade_weight * self.portfolio.equity()
+            w_min = self.min_trade_weight  # with none, the book's equity is not needed here
+            min_value = w_min * self.portfolio.equity() if w_min else 0.0
             orders = orders_for_targets(
                 self.run_id, day, weights, self.portfolio, closes, min_value, self.fractional
             )
             self.broker.submit(orders)
             self.log.orders.extend(orders)
+
+    def _current_weights(self) -> pd.Series:
+        """The book's weights for the decider; when it says it does not read them, an empty
+        Series (the same one each time: building even an empty one costs tens of microseconds)."""
+        if getattr(self.decider, "needs_weights", True):
+            return self.portfolio.weights()
+        return self._no_weights
 
     def retrain_as_of(self, day: date) -> None:
         """Refit as of an earlier retrain day (live mode after a restart), on that day's view."""

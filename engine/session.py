@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from engine.broker import Broker
@@ -38,6 +39,7 @@ from sentinel.ml.policy import MLPolicy
 from sentinel.planner import Planner
 from sentinel.settings import Settings, effective_settings, get_settings
 from strategies import PlanContext, Strategy
+from strategies.base import no_weights
 
 SURVIVORSHIP_WARNING = (
     "Survivorship bias: the universe is the store's securities with no dated listings or index "
@@ -162,10 +164,17 @@ def universe_filter(cfg: RunConfig, store: Store) -> Callable[[date], list[str]]
         have = ", ".join(store.market.index_names()) or "none (sentinel data import FILE)"
         raise ConfigError(f"universe.name: no membership for index {u.name!r}; stored: {have}")
 
+    narrowed: dict[tuple[str, ...], list[str]] = {}  # the store's universe -> the listed part
+
     def symbols(d: date) -> list[str]:
         out = store.market.universe_symbols(d, stale_after=u.stale_after)
         if allowed is not None and not allowed.issuperset(out):  # the check runs in C
-            out = [s for s in out if s in allowed]
+            key = tuple(out)  # the store's universe rarely changes: filter each one once
+            if key not in narrowed:
+                if len(narrowed) >= 64:
+                    narrowed.clear()
+                narrowed[key] = [s for s in out if s in allowed]
+            out = list(narrowed[key])
         if sectors is not None:  # the sector each symbol had that day, when histories exist
             on = store.market.sectors_as_of(d) if dated_sectors else {}
             out = [s for s in out if on.get(s, secs[s].sector) in sectors]
@@ -272,6 +281,8 @@ class ScoredStrategy:
         self.universe = universe
         self.scores_log: list[pd.DataFrame] = []
         self.score_days: list[date] = []  # the day of each scores_log entry (some are empty)
+        #: Whether :meth:`plan` needs the book's weights (the runner skips building them if not).
+        self.needs_weights = strategy.needs_weights
 
     def retrain(self, view: Store) -> None:
         self.planner.retrain(view)
@@ -290,17 +301,29 @@ class ScoredStrategy:
             self.scores_log.append(scores.assign(date=pd.Timestamp(day)))
             self.score_days.append(day)
         else:  # a baseline that ignores scores: skip the wavelet/ML work entirely
-            scores = pd.DataFrame(index=pd.Index(symbols, name="symbol", dtype=object))
+            scores = pd.DataFrame({}, index=_symbol_index(symbols, closes))
         return self.strategy.target_weights(PlanContext(day, scores, closes, current_weights))
+
+
+def _symbol_index(symbols: list[str], closes: pd.DataFrame) -> pd.Index:
+    """``symbols`` as an object index named symbol. The panel's columns are those of ``symbols``
+    with bars, in order: when none is missing they are the same labels, reused (building an
+    index from strings costs more than the rest of a rebalance's plan)."""
+    columns = closes.columns
+    if symbols and columns.name == "symbol" and columns.tolist() == symbols:
+        return columns
+    return pd.Index(np.array(symbols, dtype=object), dtype=np.dtype(object), copy=False,
+                    name="symbol")  # fmt: skip
 
 
 class ScoresOnly(Strategy):
     """Holds nothing and asks for scores: the sweep's score pass and the backfill record them."""
 
     name = "scores_only"
+    needs_weights = False
 
     def target_weights(self, ctx: PlanContext) -> pd.Series:
-        return pd.Series(dtype="float64")
+        return no_weights()
 
 
 # -- the session ---------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ class PlanContext:
     scores: index = symbol (the investable universe that day); columns include ``blended_score``,
         ``wavelet_score``, ``ml_score`` (NaN without a model), ``predicted_return``.
     closes: wide close panel (date x symbol) up to ``as_of``: trailing history for baselines.
-    current_weights: the portfolio's weights at ``as_of``'s close.
+    current_weights: the portfolio's weights at ``as_of``'s close (empty for a strategy whose
+        ``needs_weights`` is False).
     """
 
     as_of: date
@@ -49,6 +50,9 @@ class Strategy:
     uses_scores: ClassVar[bool] = True
     #: Whether ``PlanContext.closes`` must hold trailing prices (skipped otherwise, for speed).
     needs_history: ClassVar[bool] = False
+    #: Whether ``PlanContext.current_weights`` must hold the book's weights (an empty Series
+    #: otherwise, for speed: building it costs more than some strategies' whole decision).
+    needs_weights: ClassVar[bool] = True
 
     def __init__(self, params: StrategyParams | None = None):
         self.params = params or self.Params()
@@ -62,9 +66,23 @@ class Strategy:
         raise NotImplementedError
 
 
-def equal_weight(symbols: list[str]) -> pd.Series:
-    if not symbols:
-        return pd.Series(dtype="float64")
-    # an object index from an array: pandas' string inference costs more than the whole plan
-    index = pd.Index(np.array(symbols, dtype=object), dtype=object, copy=False)
+#: pandas parses a dtype given as a name or a type under ``warnings.catch_warnings`` (slow in a
+#: loop); a numpy dtype object is taken as is.
+_OBJECT = np.dtype(object)
+_FLOAT = np.dtype(np.float64)
+
+
+def no_weights() -> pd.Series:
+    """Hold nothing: an empty float Series of target weights."""
+    return pd.Series(dtype=_FLOAT)
+
+
+def equal_weight(symbols: list[str] | pd.Index) -> pd.Series:
+    """1/N for each of ``symbols`` (an index of labels is reused as is, unnamed)."""
+    if not len(symbols):
+        return no_weights()
+    if isinstance(symbols, pd.Index) and symbols.dtype == object:
+        index = symbols.rename(None)
+    else:  # an object index from an array: pandas' string inference costs more than the plan
+        index = pd.Index(np.array(symbols, dtype=object), dtype=_OBJECT, copy=False)
     return pd.Series(np.full(len(symbols), 1.0 / len(symbols)), index=index, copy=False)

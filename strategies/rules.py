@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from strategies.base import PlanContext, Strategy, StrategyParams, equal_weight
+from strategies.base import PlanContext, Strategy, StrategyParams, equal_weight, no_weights
 
 
 class TopNParams(StrategyParams):
@@ -19,6 +19,7 @@ class TopN(Strategy):
 
     name = "top_n"
     Params = TopNParams
+    needs_weights = False
 
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: TopNParams = self.params  # type: ignore[assignment]
@@ -40,13 +41,14 @@ class ScoreWeighted(Strategy):
 
     name = "score_weighted"
     Params = ScoreWeightedParams
+    needs_weights = False
 
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: ScoreWeightedParams = self.params  # type: ignore[assignment]
         s = ctx.scores["blended_score"].dropna().sort_index()
         best = s.sort_values(ascending=False, kind="stable").head(p.n)
         if best.empty:
-            return pd.Series(dtype="float64")
+            return no_weights()
         raw = np.power(np.clip(best.to_numpy(), 1e-6, None), p.power)
         w = pd.Series(raw / raw.sum(), index=best.index)
         return _cap(w, p.max_weight)
@@ -79,6 +81,7 @@ class Momentum(Strategy):
 
     name = "momentum"
     Params = MomentumParams
+    needs_weights = False
     uses_scores = False
     needs_history = True
 
@@ -90,19 +93,29 @@ class Momentum(Strategy):
     def target_weights(self, ctx: PlanContext) -> pd.Series:
         p: MomentumParams = self.params  # type: ignore[assignment]
         if len(ctx.closes) < p.lookback + 1:
-            return pd.Series(dtype="float64")
+            return no_weights()
         columns = ctx.closes.columns
-        names = columns.to_numpy(dtype=object)
         values = ctx.closes.to_numpy()
         new, old = values[-1 - p.skip], values[-1 - p.lookback]  # the two rows it needs
+        pos = np.arange(len(columns))  # candidates, as column positions
         if not columns.equals(ctx.scores.index):  # the usual case is cheap: the same symbols
-            mask = columns.isin(ctx.scores.index)
-            names, new, old = names[mask], new[mask], old[mask]
+            pos = pos[columns.isin(ctx.scores.index)]
         with np.errstate(divide="ignore", invalid="ignore"):
-            mom = new / old - 1.0
+            mom = new[pos] / old[pos] - 1.0
         ok = np.isfinite(mom)
-        names, mom = names[ok], mom[ok]
-        by_name = np.argsort(names, kind="stable")  # ties go to the first symbol by name
-        names, mom = names[by_name], mom[by_name]
-        best = names[np.argsort(-mom, kind="stable")[: p.n]]
-        return equal_weight(list(best))
+        pos, mom = pos[ok], mom[ok]
+        if not columns.is_monotonic_increasing:  # ties go to the first symbol by name
+            by_name = np.argsort(columns.to_numpy(dtype=object)[pos], kind="stable")
+            pos, mom = pos[by_name], mom[by_name]
+        return equal_weight(columns[pos[top(mom, p.n)]])
+
+
+def top(values: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` largest ``values``, largest first, ties to the lower position: the
+    first ``n`` of a stable descending sort, without sorting all of them (only those at or above
+    the n-th largest value)."""
+    if n >= len(values):
+        return np.argsort(-values, kind="stable")
+    kth = np.partition(values, len(values) - n)[len(values) - n]  # the n-th largest
+    candidates = np.flatnonzero(values >= kth)
+    return candidates[np.argsort(-values[candidates], kind="stable")[:n]]

@@ -53,6 +53,7 @@ class PriceCache:
         self._sec_sector = np.array([s.sector for s in self.securities], dtype=object)
         self._universe_memo: dict[tuple[date, str | None], list[str]] = {}
         self._bar_counts: np.ndarray | None = None
+        self._end_rows: dict[date, int] | None = None  # a loaded date -> its end_row
         self._col_memo: dict[tuple[str, ...], tuple[np.ndarray, pd.Index]] = {}
         #: Rows of small dated tables (listings, ...) read once per cache: the cache is dropped
         #: whenever those tables change (see Database), so the memo cannot go stale.
@@ -140,7 +141,12 @@ class PriceCache:
         """Rows ``[:end_row]`` are on or before ``end``."""
         if end is None:
             return len(self.dates)
-        return int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        if self._end_rows is None:  # a run asks for its days many times: one dict look-up each
+            self._end_rows = {d: i + 1 for i, d in enumerate(self.dates.astype(object).tolist())}
+        row = self._end_rows.get(end)
+        if row is None:
+            row = int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        return row
 
     def start_row(self, start: date | None) -> int:
         if start is None:
@@ -165,9 +171,13 @@ class PriceCache:
         # a fresh array either way (fancy index): the frame below need not copy it
         raw = field == "close" and self.adjusted is None
         block = close if raw else self._block(field, rows, cols)
+        index = self.index[rows]
+        lo, hi, _ = rows.indices(len(self.dates))
+        if hi > lo and len(cols) and (self.bars_between(lo, hi, cols) == hi - lo).all():
+            # every symbol has every bar (prefix counts: no scan of the block for gaps)
+            return pd.DataFrame(block, index=index, columns=labels.view(), copy=False)
         present = ~np.isnan(close)
         keep, has = present.any(axis=1), present.any(axis=0)
-        index = self.index[rows]
         if not keep.all():
             block, index = block[keep], index[keep]
         if has.all():

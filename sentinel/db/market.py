@@ -168,8 +168,8 @@ class MarketView(Bounded):
             if not cache.col:
                 return set(symbols)
             j = cache.columns(symbols)
-            recent = cache.bars_between(hi - sessions, hi, np.maximum(j, 0)) > 0
-            recent &= j >= 0  # a symbol with no bars at all is stale
+            recent = cache.bars_between(hi - sessions, hi, j) > 0  # j = -1 reads another column
+            recent &= j >= 0  # and is masked here: a symbol with no bars at all is stale
             return {symbols[i] for i in np.flatnonzero(~recent).tolist()}
         cut = self._cutoff(d, sessions)
         if cut is None:
