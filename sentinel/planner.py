@@ -290,6 +290,9 @@ class Planner:
         from sentinel.ml.training import train_as_of
 
         d = _today(view)
+        # the previous retrain's models are replaced below: free them before the next set is
+        # trained, not after (two sets of 500 symbols' models are ~200 MB)
+        self.predictor = None
         select = self._n_retrains % max(1, int(self.policy.select_every)) == 0
         self._n_retrains += 1
         report = train_as_of(

@@ -749,11 +749,19 @@ def train_many(
             else:
                 continue
             finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, trees=n_tr))
+        val_loss = {
+            k[0]: v.nn_.best_val_loss_
+            for k, v in fitted.items()
+            if k[1] == "val" and isinstance(v, EnsembleModel)
+        }
+        if not metrics:  # the inner models only picked the counts: free them before the refit
+            for k in [k for k, v in fitted.items() if isinstance(v, EnsembleModel)]:
+                del fitted[k]
         fitted.update(_fit_jobs(finals, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(1)))
         for job in finals:  # the loss that picked the epoch count describes the refit too
-            f, v = fitted[(job.symbol, "final")], fitted.get((job.symbol, "val"))
-            if isinstance(f, EnsembleModel) and isinstance(v, EnsembleModel):
-                f.nn_.best_val_loss_ = v.nn_.best_val_loss_
+            f = fitted[(job.symbol, "final")]
+            if isinstance(f, EnsembleModel) and job.symbol in val_loss:
+                f.nn_.best_val_loss_ = val_loss[job.symbol]
 
     for sym, p in prepared.items():
         roles = ["val", "shuffled", "final"]

@@ -137,6 +137,7 @@ def train_as_of(
     if target != "return" and len(samples):
         samples = samples.assign(label=transform_target(samples["label"], samples["date"], target))
     data = samples_to_arrays(samples)
+    del samples  # the frame holds each row's features as Python lists: ~200 MB at 500 symbols
     if symbols is not None:
         for s in sorted(set(symbols) - set(data)):
             report.skipped[s] = "no training samples"
