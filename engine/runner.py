@@ -9,6 +9,7 @@ session. The decider reads only through the view it is handed.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -137,8 +138,16 @@ class Runner:
                     self.log.settlements.append(fill)
 
     def run(self) -> RunLog:
-        for tick in self.clock:
-            self.step(tick)
-            if self.on_tick:
-                self.on_tick(tick)
+        """Every tick in order. The objects alive before the loop (the preloaded bars, caches,
+        the ML stack: ~400k in W1) are frozen out of the garbage collector's scans meanwhile:
+        a full collection walking them cost ~220 ms, about once in three W1 runs, for objects
+        that live as long as the run. Objects made in the loop are collected as usual."""
+        gc.freeze()
+        try:
+            for tick in self.clock:
+                self.step(tick)
+                if self.on_tick:
+                    self.on_tick(tick)
+        finally:
+            gc.unfreeze()
         return self.log
