@@ -317,6 +317,9 @@ class Planner:
         self.model_id = f"walk_forward:{kind}{d.isoformat()}"
         if self.on_retrain:
             self.on_retrain(d, report)
+        from sentinel.ml._memory import release_freed_memory
+
+        release_freed_memory()  # the retrain's freed temporaries, before the run goes on
 
     def history(self, view: Store, symbols: list[str]) -> pd.DataFrame:
         """Long bars of ``symbols`` for the trailing ``LOOKBACK_DAYS`` up to ``view.day``."""
