@@ -14,8 +14,8 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --compile-bytecode --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 ## run: set up when needed, then run the main job (a backtest of configs/demo.yaml on the demo data)
