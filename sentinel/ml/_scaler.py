@@ -34,8 +34,49 @@ def scaler_class() -> type[StandardScaler]:
 
 
 def fit_scaler(X: np.ndarray) -> StandardScaler:
-    """A ``StandardScaler`` fitted on ``X`` (ddof 0; a constant column gets scale 1)."""
-    return scaler_class()().fit(np.asarray(X, dtype=np.float64))
+    """A ``StandardScaler`` fitted on ``X`` (ddof 0; a constant column gets scale 1).
+
+    Finite 2-D input (every training path: :func:`~sentinel.ml._checks.check_Xy` ran first)
+    gets scikit-learn's fit arithmetic in numpy (:func:`standard_moments`) on a real
+    ``StandardScaler``: a walk-forward run fits ~1,500 scalers, and the estimator's input
+    checks cost more than the sums. Anything else goes through ``StandardScaler.fit`` itself.
+    """
+    Xa = np.asarray(X, dtype=np.float64)
+    sc = scaler_class()()
+    if Xa.ndim != 2 or len(Xa) == 0 or not np.isfinite(Xa).all():
+        return sc.fit(Xa)
+    sc.mean_, sc.var_, sc.scale_ = standard_moments(Xa)
+    sc.n_features_in_ = int(Xa.shape[1])
+    sc.n_samples_seen_ = np.float64(len(Xa))  # what scikit-learn 1.x stores
+    return sc
+
+
+def standard_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, var, scale) of finite rows ``X`` as scikit-learn 1.x's ``StandardScaler().fit``
+    computes them (``_incremental_mean_and_var`` from an empty start; near-constant columns get
+    scale 1), in the same operations and order: the tests hold them equal to the bit."""
+    count = np.float64(len(X)) - np.sum(np.isnan(X).astype(X.dtype), axis=0)
+    new_sum = np.sum(X, axis=0)
+    mean = (np.float64(0.0) + new_sum) / (np.float64(0.0) + count)
+    temp = X - new_sum / count
+    correction = np.sum(temp, axis=0)
+    temp **= 2
+    unnormalised = np.sum(temp, axis=0)
+    unnormalised -= correction**2 / count
+    var = unnormalised / (np.float64(0.0) + count)
+    eps, seen = np.finfo(np.float64).eps, count[0]
+    scale = np.sqrt(var)
+    scale[var <= seen * eps * var + (seen * mean * eps) ** 2] = 1.0
+    return mean, var, scale
+
+
+def standardise(sc: StandardScaler, X: np.ndarray) -> np.ndarray:
+    """``sc.transform(X)`` for finite float64 rows: the same two in-place operations on a copy,
+    without the estimator's per-call input checks (hot in training and prediction)."""
+    out = np.array(X, dtype=np.float64)
+    out -= sc.mean_
+    out /= sc.scale_
+    return out
 
 
 def scaler_from_arrays(mean: Any, scale: Any, n_samples: int = 0) -> StandardScaler:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sentinel.ml._scaler import standard_moments
 from sentinel.ml.errors import ModelError
 from sentinel.ml_features import FEATURE_NAMES
 
@@ -115,19 +116,8 @@ def _fit_standardised_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> Ridge
     ``cholesky`` solver) on finite rows, n > features, in the same operations and order."""
     from scipy import linalg  # lazy: scipy costs seconds to import
 
-    n, p = X.shape
-    count = np.float64(n) - np.sum(np.isnan(X).astype(X.dtype), axis=0)
-    new_sum = np.sum(X, axis=0)
-    mean = (np.float64(0.0) + new_sum) / (np.float64(0.0) + count)
-    temp = X - new_sum / count
-    correction = np.sum(temp, axis=0)
-    temp **= 2
-    unnormalised = np.sum(temp, axis=0)
-    unnormalised -= correction**2 / count
-    var = unnormalised / (np.float64(0.0) + count)
-    eps, seen = np.finfo(np.float64).eps, count[0]
-    scale = np.sqrt(var)
-    scale[var <= seen * eps * var + (seen * mean * eps) ** 2] = 1.0
+    p = X.shape[1]
+    mean, _, scale = standard_moments(X)
     Xs = X - mean
     Xs /= scale
     x_offset = np.average(Xs, axis=0)

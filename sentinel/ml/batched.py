@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sentinel.ml._checks import check_Xy
-from sentinel.ml._scaler import fit_scaler, scaler_class
+from sentinel.ml._scaler import fit_scaler, scaler_class, standardise
 from sentinel.ml._weights import BN_EPSILON, DenseBN, NNWeights
 from sentinel.ml.ensemble import EnsembleModel, clone
 from sentinel.ml.nn import NNRegressor, fold_target, split_counts, target_scaler
@@ -101,7 +101,7 @@ def _stack(
     for i, ((X, y), (t, a)) in enumerate(zip(datasets, cuts, strict=True)):
         scaler = fit_scaler(X)
         st.scalers.append(scaler)
-        xs = scaler.transform(X)
+        xs = standardise(scaler, X)
         y_mean, y_std = target_scaler(y, scale_target)
         st.y_scalers.append((y_mean, y_std))
         y = (y - y_mean) / y_std
@@ -231,7 +231,7 @@ class _Trainer:
 
     def _keep(self, idx: Any) -> None:
         for v in self.state:
-            v.assign(self.tf.gather(v, idx))
+            v.assign(self.tf.gather(v.read_value(), idx))
 
     def weights(self, fixed: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(trainable, moving) per layer, stacked: the best epoch's, or the last if ``fixed``."""
@@ -282,20 +282,21 @@ class _Trainer:
         grads = tape.gradient(loss, parts)
         n_s = tf.shape(mb)[0]
         g = tf.concat([tf.reshape(gr, [n_s, -1]) for gr in grads], axis=1)
-        act = tf.cast(active, tf.float32)
-        self.steps.assign_add(act)
+        self.steps.assign_add(tf.cast(active, tf.float32))
         t = tf.maximum(self.steps, 1.0)
         alpha = (self.lr * tf.sqrt(1.0 - _ADAM_B2**t) / (1.0 - _ADAM_B1**t))[:, None]
-        a = act[:, None]
+        # masked updates as selects (one op on [S, P] rows, not four): for finite values the
+        # same bits as the arithmetic mask a * new + (1 - a) * old with a in {0, 1}
+        a = active[:, None]
         m, v = self.m, self.v
         m_new = _ADAM_B1 * m + (1.0 - _ADAM_B1) * g
         v_new = _ADAM_B2 * v + (1.0 - _ADAM_B2) * tf.square(g)
-        m.assign(a * m_new + (1.0 - a) * m)
-        v.assign(a * v_new + (1.0 - a) * v)
-        self.flat.assign_sub(a * (alpha * m / (tf.sqrt(v) + _ADAM_EPS)))
+        m.assign(tf.where(a, m_new, m))
+        v.assign(tf.where(a, v_new, v))
+        self.flat.assign_sub(tf.where(a, alpha * m / (tf.sqrt(v) + _ADAM_EPS), 0.0))
         stat = tf.concat([t for mean_var in stats for t in mean_var], axis=1)
         mv = self.moving
-        mv.assign(mv + a * (1.0 - _BN_MOMENTUM) * (stat - mv))
+        mv.assign(tf.where(a, mv + (1.0 - _BN_MOMENTUM) * (stat - mv), mv))
 
     def _epoch(self, x_tr, y_tr, idx, mask, x_va, y_va, m_va, seed, epoch):  # noqa: ANN001
         tf = self.tf
@@ -307,9 +308,9 @@ class _Trainer:
         cnt = tf.maximum(tf.reduce_sum(m_va, axis=1), 1.0)
         val = tf.reduce_sum(tf.square(out - y_va) * m_va, axis=1) / cnt
         improved = tf.logical_and(val < self.best_loss, tf.logical_not(self.frozen))
-        imp = tf.cast(improved, tf.float32)[:, None]
-        self.best.assign(imp * self.flat + (1.0 - imp) * self.best)
-        self.best_moving.assign(imp * self.moving + (1.0 - imp) * self.best_moving)
+        imp = improved[:, None]
+        self.best.assign(tf.where(imp, self.flat, self.best))
+        self.best_moving.assign(tf.where(imp, self.moving, self.best_moving))
         self.best_loss.assign(tf.where(improved, val, self.best_loss))
         self.best_epoch.assign(tf.where(improved, epoch, self.best_epoch))
         live = tf.logical_not(self.frozen)
@@ -450,7 +451,9 @@ def _trainer(n_feat: int, params: NNRegressor) -> _Trainer:
         return _TRAINERS[key]
 
 
-def prewarm(n_feat: int, params: NNRegressor | None = None) -> threading.Thread:
+def prewarm(
+    n_feat: int, params: NNRegressor | None = None, threads: int | None = None
+) -> threading.Thread:
     """Import TensorFlow and trace the training graphs in a background thread, now.
 
     Why: a run's first retrain otherwise starts with seconds of TensorFlow import and graph
@@ -458,10 +461,20 @@ def prewarm(n_feat: int, params: NNRegressor | None = None) -> threading.Thread:
     overlaps the data load and the feature computation (database reads and NumPy release the
     GIL). Nothing of the warm-up survives: every fit resets all variables first. A failure here
     is left to the real fit to report.
+
+    ``threads``: TensorFlow's intra- and inter-op pool sizes, fixed before its runtime starts
+    (None: TensorFlow's default, one per core). A run that trains in process passes 1: the
+    XGBoost worker fits beside the network on the other core, and on the 2-core target the
+    network's tiny batched ops ran 20-25 % faster on one thread than on two that contend with it
+    (the demo run's outputs were identical byte for byte either way).
     """
 
     def work() -> None:
         try:
+            if threads:
+                from sentinel.ml._tf import configure_threads  # the import this thread exists for
+
+                configure_threads(threads, threads)
             tr = _trainer(int(n_feat), params if params is not None else NNRegressor())
             with tr.lock:
                 tr.warm_up()
@@ -589,53 +602,63 @@ def es_purge(days: np.ndarray, es_fraction: float, gap_days: int) -> int:
     return int(np.sum(days[:a] + np.timedelta64(int(gap_days), "D") >= days[a]))
 
 
-def _fit_jobs(
+def _fit_xgb(job: _Job, xgb_t: Any, val_fraction: float) -> Any:
+    """One booster: ``job.trees`` fixed, early-stopped on the job's last rows ("val"), or plain;
+    a ValueError is returned (not raised) so one bad symbol leaves the others alone."""
+    try:
+        if job.trees is not None:
+            params = {**xgb_t.get_params(), "n_estimators": job.trees}
+            return XGBRegressorModel(**params).fit(job.X, job.y)
+        if job.role != "val":
+            return clone(xgb_t).fit(job.X, job.y)
+        a = split_counts(len(job.y), val_fraction)[0]
+        es = (job.X[a:], job.y[a:])
+        return clone(xgb_t).fit(job.X[: a - job.purge], job.y[: a - job.purge], eval_set=es)
+    except ValueError as exc:
+        return exc
+
+
+def _xgb_chain(
+    val: _Job | None, final: _Job | None, xgb_t: Any, val_fraction: float, keep_val: bool
+) -> tuple[Any, Any]:
+    """A symbol's boosters, (inner, final): the final one sized by the inner one's early stopping
+    (``final.trees`` None) or by given counts (``val`` None). Runs in a worker thread, apart
+    from the network's two passes: the tree count needs only the inner booster, so neither
+    pipeline waits for the other between passes. ``keep_val`` False: the inner booster is
+    returned as its tree count alone (it is not needed once the final one exists)."""
+    inner = _fit_xgb(val, xgb_t, val_fraction) if val is not None else None
+    if final is None:
+        return inner, None
+    if final.trees is None:
+        if not isinstance(inner, XGBRegressorModel):
+            return inner, None
+        final.trees = inner.best_n_trees_
+        if not keep_val:
+            inner = int(inner.best_n_trees_)
+    return inner, _fit_xgb(final, xgb_t, val_fraction)
+
+
+def _fit_nets(
     jobs: Sequence[_Job],
     nn_t: NNRegressor,
-    xgb_t: Any,
-    nn_weight: float,
     seed: int,
-    xgb_workers: int,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[tuple[str, str], EnsembleModel | str]:
-    """Fit every job's network (one batched graph) and booster; an error is kept as text."""
+) -> dict[tuple[str, str], NNRegressor | str]:
+    """Every job's network in one batched graph; an error is kept as text."""
     if not jobs:
         return {}
     fixed = jobs[0].epochs is not None
     if any((j.epochs is not None) != fixed for j in jobs):
         raise ValueError("jobs of one call are either all early-stopped or all fixed")
-
-    def fit_xgb(job: _Job) -> Any:
-        try:
-            if job.trees is not None:
-                return XGBRegressorModel(**{**xgb_t.get_params(), "n_estimators": job.trees}).fit(
-                    job.X, job.y
-                )
-            if job.role != "val":
-                return clone(xgb_t).fit(job.X, job.y)
-            a = split_counts(len(job.y), nn_t.validation_fraction)[0]
-            es = (job.X[a:], job.y[a:])
-            return clone(xgb_t).fit(job.X[: a - job.purge], job.y[: a - job.purge], eval_set=es)
-        except ValueError as exc:
-            return exc
-
-    scaler_class()  # import scikit-learn here, not in two threads at once
-    with ThreadPoolExecutor(max_workers=max(1, xgb_workers)) as pool:
-        xgb_futures = [pool.submit(fit_xgb, job) for job in jobs]  # overlaps the TF run below
-        nn_fits = fit_nn_batched(
-            [(j.X, j.y) for j in jobs], nn_t, seed=seed,
-            purge=None if fixed else [j.purge for j in jobs],
-            epochs=[int(j.epochs or 0) for j in jobs] if fixed else None, progress=progress,
-        )  # fmt: skip
-        xgb_fits = [f.result() for f in xgb_futures]
-    fitted: dict[tuple[str, str], EnsembleModel | str] = {}
-    for job, nr, xr in zip(jobs, nn_fits, xgb_fits, strict=True):
-        key = (job.symbol, job.role)
-        if nr.model is None or isinstance(xr, Exception):
-            fitted[key] = str(nr.error if nr.model is None else xr)
-        else:
-            fitted[key] = EnsembleModel(nn_t, xgb_t, nn_weight).set_members(nr.model, xr)
-    return fitted
+    fits = fit_nn_batched(
+        [(j.X, j.y) for j in jobs], nn_t, seed=seed,
+        purge=None if fixed else [j.purge for j in jobs],
+        epochs=[int(j.epochs or 0) for j in jobs] if fixed else None, progress=progress,
+    )  # fmt: skip
+    return {
+        (j.symbol, j.role): r.model if r.model is not None else str(r.error)
+        for j, r in zip(jobs, fits, strict=True)
+    }
 
 
 def train_many(
@@ -736,32 +759,70 @@ def train_many(
             return None
         return lambda epoch, last: report(k * bound + round(bound * epoch / max(1, last)), total)
 
-    fitted = _fit_jobs(jobs, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(0))
-    if refit == "all":  # every known row, with the epochs and trees picked on the inner split
-        finals = []
-        for sym, p in prepared.items():
-            v = fitted.get((sym, "val"))
-            if sym in counts:
-                n_ep, n_tr = (max(1, int(c)) for c in counts[sym])
-            elif isinstance(v, EnsembleModel):
-                n_ep, n_tr = max(1, v.nn_.best_epoch_), v.xgb_.best_n_trees_
-                results[sym].counts = (int(n_ep), int(n_tr))
+    vf = nn_t.validation_fraction
+    fitted: dict[tuple[str, str], EnsembleModel | str] = {}
+    boosters: dict[tuple[str, str], Any] = {}  # (symbol, role) -> booster, ValueError or trees
+    scaler_class()  # import scikit-learn here, not in two threads at once
+    with ThreadPoolExecutor(max_workers=max(1, xgb_workers)) as pool:
+        # the boosters of every symbol (inner, then final) run in the worker while TensorFlow
+        # trains the networks; a run's first retrain also overlaps TensorFlow's import with them
+        chains: dict[str, Any] = {}
+        others: dict[tuple[str, str], Any] = {}
+        for job in jobs:
+            p = prepared[job.symbol]
+            if job.role == "val":
+                final = _Job(job.symbol, "final", p["X"], p["y"]) if refit == "all" else None
+                chains[job.symbol] = pool.submit(_xgb_chain, job, final, xgb_t, vf, metrics)
             else:
-                continue
-            finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, trees=n_tr))
-        val_loss = {
-            k[0]: v.nn_.best_val_loss_
-            for k, v in fitted.items()
-            if k[1] == "val" and isinstance(v, EnsembleModel)
-        }
-        if not metrics:  # the inner models only picked the counts: free them before the refit
-            for k in [k for k, v in fitted.items() if isinstance(v, EnsembleModel)]:
-                del fitted[k]
-        fitted.update(_fit_jobs(finals, nn_t, xgb_t, nn_weight, seed, xgb_workers, phase(1)))
-        for job in finals:  # the loss that picked the epoch count describes the refit too
-            f = fitted[(job.symbol, "final")]
-            if isinstance(f, EnsembleModel) and job.symbol in val_loss:
-                f.nn_.best_val_loss_ = val_loss[job.symbol]
+                others[(job.symbol, job.role)] = pool.submit(_fit_xgb, job, xgb_t, vf)
+        for sym in counts:
+            if sym in prepared:
+                p, n_tr = prepared[sym], max(1, int(counts[sym][1]))
+                final = _Job(sym, "final", p["X"], p["y"], trees=n_tr)
+                chains[sym] = pool.submit(_xgb_chain, None, final, xgb_t, vf, False)
+        nets = _fit_nets(jobs, nn_t, seed, phase(0))
+        if refit == "all":  # every known row, with the epochs picked on the inner split
+            finals = []
+            for sym, p in prepared.items():
+                v = nets.get((sym, "val"))
+                if sym in counts:
+                    n_ep = max(1, int(counts[sym][0]))
+                elif isinstance(v, NNRegressor):
+                    n_ep = max(1, v.best_epoch_)
+                else:
+                    continue
+                finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep))
+            val_loss = {
+                k[0]: v.best_val_loss_
+                for k, v in nets.items()
+                if k[1] == "val" and isinstance(v, NNRegressor)
+            }
+            if not metrics:  # the inner networks only picked the counts: free them first
+                for k in [k for k, v in nets.items() if isinstance(v, NNRegressor)]:
+                    del nets[k]
+            nets.update(_fit_nets(finals, nn_t, seed, phase(1)))
+            for job in finals:  # the loss that picked the epoch count describes the refit too
+                f = nets[(job.symbol, "final")]
+                if isinstance(f, NNRegressor) and job.symbol in val_loss:
+                    f.best_val_loss_ = val_loss[job.symbol]
+        for sym, fut in chains.items():
+            boosters[(sym, "val")], boosters[(sym, "final")] = fut.result()
+        boosters.update({k: f.result() for k, f in others.items()})
+    for key, net in nets.items():
+        bst = boosters.get(key)
+        if isinstance(net, str):
+            fitted[key] = net
+        elif isinstance(bst, Exception):
+            fitted[key] = str(bst)
+        elif isinstance(bst, XGBRegressorModel):
+            fitted[key] = EnsembleModel(nn_t, xgb_t, nn_weight).set_members(net, bst)
+    for key, bst in boosters.items():  # a booster that failed where the network did not run
+        if isinstance(bst, Exception) and key not in fitted:
+            fitted[key] = str(bst)
+    for sym in prepared:  # the counts picked now (given counts are not re-reported)
+        fin = fitted.get((sym, "final"))
+        if sym not in counts and isinstance(fin, EnsembleModel):
+            results[sym].counts = (int(fin.nn_.best_epoch_), int(fin.xgb_.best_n_trees_))
 
     for sym, p in prepared.items():
         roles = ["val", "shuffled", "final"]

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from sentinel.ml._base import BaseModel
 from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy
-from sentinel.ml._scaler import ScaledInputs, fit_scaler
+from sentinel.ml._scaler import ScaledInputs, fit_scaler, standardise
 from sentinel.ml._weights import BN_EPSILON, NNWeights
 from sentinel.ml.errors import ModelError, NotFittedError
 
@@ -182,7 +182,7 @@ class NNRegressor(ScaledInputs, BaseModel):
         """Predicted horizon return per row (numpy forward pass, inference-mode BatchNorm)."""
         self._check_fitted()
         Xa = check_X(X, self.n_features_in_)
-        return forward(self.weights_, self.scaler_.transform(Xa)).astype(np.float64)
+        return forward(self.weights_, standardise(self.scaler_, Xa)).astype(np.float64)
 
     def to_keras(self) -> Any:
         """A standard Keras model holding the fitted weights (what the store saves)."""

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 
 from sentinel.ml._base import BaseModel
 from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy
-from sentinel.ml._scaler import ScaledInputs, fit_scaler
+from sentinel.ml._scaler import ScaledInputs, fit_scaler, standardise
 from sentinel.ml.errors import NotFittedError
 
 
@@ -82,14 +82,14 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         # nthread: a DMatrix of a few hundred rows built by XGBoost's default thread team cost
         # 46-62 ms at load ~5 (OpenMP start-up and spinning) against 0.9 ms on one thread
         nt = max(1, int(self.n_jobs))
-        dtrain = xgb.DMatrix(scaler.transform(Xa), label=ya, nthread=nt)
+        dtrain = xgb.DMatrix(standardise(scaler, Xa), label=ya, nthread=nt)
         rounds = int(self.n_estimators)
         if eval_set is None:
             booster = xgb.train(self._booster_params(), dtrain, num_boost_round=rounds)
             return self._set_state(booster, scaler, n_samples=len(ya))
         Xe = check_X(eval_set[0], Xa.shape[1], what="eval_set X")
         deval = xgb.DMatrix(
-            scaler.transform(Xe), label=np.asarray(eval_set[1], np.float64), nthread=nt
+            standardise(scaler, Xe), label=np.asarray(eval_set[1], np.float64), nthread=nt
         )
         booster = xgb.train(
             self._booster_params(), dtrain, num_boost_round=rounds, evals=[(deval, "es")],
@@ -111,5 +111,5 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         if not hasattr(self, "booster_"):
             raise NotFittedError(self)
         Xa = check_X(X, self.n_features_in_)
-        Xs = self.scaler_.transform(Xa)
+        Xs = standardise(self.scaler_, Xa)
         return np.asarray(self.booster_.inplace_predict(Xs), dtype=np.float64).reshape(-1)
