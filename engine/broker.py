@@ -13,6 +13,7 @@ from engine.config import CostsConfig
 from engine.costs import NO_LIQUIDITY, CostModel, Liquidity
 from engine.feed import DayBars
 from engine.portfolio import Fill, Order, Portfolio
+from strategies.base import Targets
 
 
 class Broker(Protocol):
@@ -172,7 +173,7 @@ class SimulatedBroker:
 def orders_for_targets(
     run_id: str,
     day: date,
-    weights: pd.Series,
+    weights: pd.Series | Targets,
     portfolio: Portfolio,
     prices: dict[str, float],
     min_trade_value: float = 0.0,
@@ -180,16 +181,20 @@ def orders_for_targets(
 ) -> list[Order]:
     """Orders moving the book to ``weights`` of today's equity, in whole shares at ``prices``.
 
-    A held symbol absent from ``weights`` is sold entirely. Order ids are
+    ``weights``: a Series by symbol, or a strategy's :class:`Targets` arrays (read as they are:
+    no Series is built). A held symbol absent from ``weights`` is sold entirely. Order ids are
     ``{run_id}:{day}:{symbol}``: deterministic, so a replayed decision is recognised.
     """
+    if isinstance(weights, Targets):
+        names, ws = list(weights.symbols), weights.weights.tolist()
+    else:
+        names, ws = [str(s) for s in weights.index.tolist()], weights.tolist()
     equity = portfolio.equity()
-    names = [str(s) for s in weights.index.tolist()]
     take = getattr(prices, "take", None)
     # one gather of the day's closes when the feed offers it (NaN: no bar, like None)
     pxs = take(names).tolist() if take is not None and names else [prices.get(s) for s in names]
     targets: dict[str, float] = {}
-    for sym, w, px in zip(names, weights.tolist(), pxs, strict=True):
+    for sym, w, px in zip(names, ws, pxs, strict=True):
         if px and px > 0 and w > 0:
             shares = w * equity / px
             targets[sym] = shares if fractional else math.floor(shares)

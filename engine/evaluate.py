@@ -124,11 +124,35 @@ def returns_from_closes(
     return out
 
 
-def _ridges(store: Store, day: date, symbols: set[str], horizon: int, min_samples: int):
-    """Per-symbol ridge baselines on the samples whose labels were known on ``day``."""
-    samples = store.view(day).signals.get_training_samples(known_by=day, horizon_days=horizon)
+#: ``read(day, horizon_days)``: the training samples known on ``day``, through ``store.view(day)``.
+SampleReader = Callable[[date, int], pd.DataFrame]
+
+
+def sample_reader(store: Store) -> SampleReader:
+    """A :data:`SampleReader` that reads each (day, horizon) once: the report's ridge baselines
+    and the network's permutation importance both need the last retrain's samples."""
+    cache: dict[tuple[date, int], pd.DataFrame] = {}
+
+    def read(day: date, horizon_days: int) -> pd.DataFrame:
+        key = (day, int(horizon_days))
+        if key not in cache:
+            view = store.view(day)
+            cache[key] = view.signals.get_training_samples(known_by=day, horizon_days=key[1])
+        return cache[key]
+
+    return read
+
+
+def _ridges(samples: pd.DataFrame, day: date, symbols: set[str], min_samples: int):
+    """Per-symbol ridge baselines on the samples whose labels were known on ``day``.
+
+    ``samples`` were read through the view of a retrain day on or after ``day``; keeping the
+    rows with ``label_known_at <= day`` gives the rows, in the order, that ``store.view(day)``
+    returns (the repository's filter), without one read per retrain.
+    """
+    known = samples[(samples["label_known_at"] <= pd.Timestamp(day)).to_numpy()]
     fits = {}
-    for sym, g in samples[samples["symbol"].isin(symbols)].groupby("symbol"):
+    for sym, g in known[known["symbol"].isin(symbols)].groupby("symbol"):
         if len(g) >= min_samples:
             model = fit_ridge(np.array(g["features"].tolist()), g["label"].to_numpy())
             fits[str(sym)] = ridge_weights(model)
@@ -143,14 +167,19 @@ def add_baselines(
     *,
     horizon_days: int,
     min_samples: int,
+    read_samples: SampleReader | None = None,
 ) -> pd.DataFrame:
     """``scores`` with one column per baseline, computed from each day's features (as of it)."""
+    read_samples = read_samples or sample_reader(store)
     out = scores.copy()
     values = {name: np.full(len(out), np.nan) for name in BASELINES}
     retrains = sorted(retrains)
     ridge_day, ridges = None, {}
     all_symbols = out["symbol"].to_numpy()
     symbols = set(all_symbols)
+    samples = None  # the training samples known on the last retrain used, read once
+    last_day = pd.Timestamp(out["date"].max()).date() if len(out) else None
+    latest = max((r for r in retrains if last_day is not None and r <= last_day), default=None)
     for day, idx in out.groupby("date").indices.items():
         d = pd.Timestamp(day).date()
         view = store.view(d)
@@ -164,7 +193,9 @@ def add_baselines(
             values[name][rows] = pred
         last = max((r for r in retrains if r <= d), default=None)
         if last is not None and last != ridge_day:
-            ridge_day, ridges = last, _ridges(store, last, symbols, horizon_days, min_samples)
+            if samples is None:
+                samples = read_samples(latest, horizon_days)
+            ridge_day, ridges = last, _ridges(samples, last, symbols, min_samples)
         fitted = [ridges.get(s) for s in all_symbols[rows]]
         have = np.array([f is not None for f in fitted])
         if have.any():
@@ -195,6 +226,7 @@ def evaluate_predictions(
     *,
     book: Any = None,
     n_quantiles: int = 5,
+    read_samples: SampleReader | None = None,
 ) -> RunEvaluation:
     """Cross-sectional figures of a run's logged scores and the baselines, as of ``end``."""
     if predictions.empty:
@@ -208,7 +240,8 @@ def evaluate_predictions(
     frame = frame.reset_index(drop=True)
     horizon = int(cfg.ml.horizon_days or 14)
     frame = add_baselines(store, frame, book, retrains, horizon_days=horizon,
-                          min_samples=int(cfg.ml.min_samples or 1))  # fmt: skip
+                          min_samples=int(cfg.ml.min_samples or 1),
+                          read_samples=read_samples)  # fmt: skip
     frame[RETURN] = forward_returns(store, frame[["date", "symbol"]], horizon, end)
     scores = [s for s in SCORES if s in frame]
     ev = evaluate(frame, scores, horizon_days=horizon, n_quantiles=n_quantiles)

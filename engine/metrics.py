@@ -1,18 +1,17 @@
 """The figures of a backtest: one pure function of the record (equity, benchmark, trades, weights).
 
-Return, risk and ratio figures come from vectorbt's returns accessor rather than hand formulas, so
-their definitions are a library's, documented and shared with other tools. The few figures vectorbt
-does not have (turnover, hit rate, exposure, costs) are defined in :func:`compute_metrics`; the
-benchmark-relative ones (alpha, beta, information ratio, tracking error) come from
-empyrical-reloaded (:func:`engine.tearsheet.stats.relative_figures`).
+Return, risk and ratio figures are those of vectorbt's returns accessor (``ReturnsAccessor``:
+``total``, ``annualized``, ``annualized_volatility``, ``sharpe_ratio``, ``sortino_ratio``,
+``max_drawdown``, ``calmar_ratio``), so their definitions are a library's, documented and shared
+with other tools. :mod:`engine.returns_figures` computes them with vectorbt's own float operations
+in numpy (the tests hold every figure equal to vectorbt's to the bit), because importing vectorbt
+and compiling its numba functions cost ~2 s of every run for seven numbers. The few figures
+vectorbt does not have (turnover, hit rate, exposure, costs) are defined in
+:func:`compute_metrics`; the benchmark-relative ones (alpha, beta, information ratio, tracking
+error) come from empyrical-reloaded (:func:`engine.tearsheet.stats.relative_figures`).
 
 Every value is a plain Python ``float`` (or ``None`` where the figure is undefined: NaN, +-inf or a
 zero-volatility Sharpe), so the dict goes to JSON as is.
-
-vectorbt is imported inside :func:`compute_metrics`: importing it takes seconds and its first
-call compiles with numba, which the report (and anything importing :func:`align_benchmark`) should
-not pay.
-Set ``NUMBA_CACHE_DIR`` to a writable folder so each process does not compile again.
 """
 
 from __future__ import annotations
@@ -20,7 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from engine.returns_figures import ReturnFigures
 
 #: Below this annualised volatility a curve counts as flat: vectorbt's Sharpe of a constant-return
 #: curve is mean / (floating-point noise), a huge meaningless number, so it is reported as None.
@@ -89,28 +91,26 @@ def _returns(values: pd.Series) -> pd.Series:
 
 
 def _vbt_figures(returns: pd.Series, periods_per_year: int) -> dict[str, float | None]:
-    """Return, risk and ratio figures from vectorbt's returns accessor.
+    """Return, risk and ratio figures of vectorbt's returns accessor (see the module docstring).
 
-    ``freq="1D"`` with ``year_freq=f"{periods_per_year}D"`` makes the annualisation factor
-    ``periods_per_year`` per observation: each row is one trading day, whatever the calendar gap.
+    vectorbt's ``freq="1D"`` with ``year_freq=f"{periods_per_year}D"`` makes the annualisation
+    factor ``periods_per_year`` per observation: each row is one trading day, whatever the
+    calendar gap.
     """
-    # lazy: vectorbt (numba) costs seconds to import; only metrics need it
-    import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
-
     if len(returns) == 0:
         return dict.fromkeys(RETURN_KEYS)
-    acc = returns.vbt.returns(freq="1D", year_freq=f"{periods_per_year}D")
-    volatility = to_json_float(acc.annualized_volatility())
+    fig = ReturnFigures(returns.to_numpy(dtype=np.float64), float(periods_per_year))
+    volatility = to_json_float(fig.annualized_volatility())
     flat = volatility is not None and volatility < ZERO_VOLATILITY
-    max_dd = to_json_float(acc.max_drawdown())
+    max_dd = to_json_float(fig.max_drawdown())
     return {
-        "total_return": to_json_float(acc.total()),
-        "cagr": to_json_float(acc.annualized()),
+        "total_return": to_json_float(fig.total()),
+        "cagr": to_json_float(fig.annualized()),
         "annualized_volatility": volatility,
-        "sharpe_ratio": None if flat else to_json_float(acc.sharpe_ratio()),
-        "sortino_ratio": None if flat else to_json_float(acc.sortino_ratio()),
+        "sharpe_ratio": None if flat else to_json_float(fig.sharpe_ratio()),
+        "sortino_ratio": None if flat else to_json_float(fig.sortino_ratio()),
         "max_drawdown": max_dd,
-        "calmar_ratio": None if not max_dd else to_json_float(acc.calmar_ratio()),
+        "calmar_ratio": None if not max_dd else to_json_float(fig.calmar_ratio()),
     }
 
 

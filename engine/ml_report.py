@@ -17,7 +17,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from engine.evaluate import ImportanceLog, RunEvaluation, evaluate_predictions, fmt
+from engine.evaluate import (
+    ImportanceLog,
+    RunEvaluation,
+    evaluate_predictions,
+    fmt,
+    sample_reader,
+)
 from engine.nn_importance import REPEATS as NN_REPEATS
 from engine.nn_importance import NetworkImportance
 from sentinel.ml.evaluation import RETURN, T_THRESHOLD, EvaluationError
@@ -275,12 +281,14 @@ def backtest_sections(
     """
     if not cfg.ml.walk_forward or predictions.empty or "predicted_return" not in predictions:
         return []
+    read_samples = sample_reader(store)  # the last retrain's samples, read once for both
     try:
-        run_eval = evaluate_predictions(store, cfg, predictions, retrains, end, book=book)
+        run_eval = evaluate_predictions(store, cfg, predictions, retrains, end, book=book,
+                                        read_samples=read_samples)  # fmt: skip
     except EvaluationError as exc:
         return [
             ("ML: cross-sectional IC", f'<p class="note">not evaluated: {escape(str(exc))}</p>')
         ]
     if network is not None:
-        network.compute(store)
+        network.compute(store, read_samples)
     return sections(run_eval, importance=importance, network=network)

@@ -8,20 +8,22 @@ drop in Spearman rank IC between the network's prediction and the label (scikit-
 ``store.view(day)`` (the same rows the models were fitted on), so nothing later enters.
 
 :func:`permutation_ic` reproduces ``permutation_importance(model, X, y, scoring=rank_ic,
-n_repeats, random_state)`` with the same shuffles, but scores all shuffled copies with one
-``model.predict`` and ranks them at once: scikit-learn's loop made one predict and one
-``spearmanr`` call per feature and repeat (61 per symbol), seconds per report. The tests hold it
-equal to scikit-learn's function.
+n_repeats, random_state)`` with the same shuffles, but scores each feature's shuffled copies
+with one ``model.predict`` and ranks all copies at once: scikit-learn's loop made one predict and
+one ``spearmanr`` call per feature and repeat (61 per symbol), seconds per report. The tests hold it
+equal to scikit-learn's function, to the bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
 
 from sentinel.ml.validation import average_ranks
 
@@ -36,21 +38,42 @@ def rank_ic(model: Any, X: np.ndarray, y: np.ndarray) -> float:
     return float(ic) if np.isfinite(ic) else 0.0
 
 
+def _average_ranks_rows(values: np.ndarray) -> np.ndarray:
+    """:func:`average_ranks` of each row (rows without NaN): ties share their mean rank.
+
+    The same exact half-integers as the 1-D function, for all rows in a few numpy calls.
+    """
+    n_rows, n = values.shape
+    order = np.argsort(values, axis=1)
+    ordered = np.take_along_axis(values, order, axis=1)
+    new = np.ones((n_rows, n), dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    pos = np.broadcast_to(np.arange(n), (n_rows, n))
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)  # each tie group's first
+    last_flag = np.ones((n_rows, n), dtype=bool)
+    last_flag[:, :-1] = new[:, 1:]
+    end = np.minimum.accumulate(np.where(last_flag, pos, n)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty((n_rows, n))
+    np.put_along_axis(ranks, order, start + 1 + (end - start) / 2, axis=1)
+    return ranks
+
+
 def _spearman_rows(preds: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``spearmanr(row, y).statistic`` per row of ``preds`` (0 when undefined, as rank_ic).
 
-    The ranks are scipy's ``rankdata`` values (:func:`average_ranks`, exact) and each
-    correlation is ``np.corrcoef`` on the same (2, n) rank array ``spearmanr`` builds, so the
-    figures are spearmanr's to the bit.
+    The ranks are scipy's ``rankdata`` values (exact half-integers, all rows ranked at once)
+    and each correlation is ``np.corrcoef`` on the same (2, n) rank array ``spearmanr`` builds,
+    so the figures are spearmanr's to the bit.
     """
     out = np.zeros(len(preds))
     if len(y) < 2 or np.isnan(y).any() or (y == y[0]).all():
         return out
     ry = average_ranks(y)
-    for i, row in enumerate(preds):
-        if np.isnan(row).any() or (row == row[0]).all():
-            continue
-        ic = np.corrcoef(np.vstack([average_ranks(row), ry]))[1, 0]
+    usable = ~np.isnan(preds).any(axis=1) & (preds != preds[:, :1]).any(axis=1)
+    rows = np.flatnonzero(usable)
+    ranks = _average_ranks_rows(preds[rows])
+    for i, rank in zip(rows, ranks, strict=True):
+        ic = np.corrcoef(np.vstack([rank, ry]))[1, 0]
         out[i] = float(ic) if np.isfinite(ic) else 0.0
     return out
 
@@ -75,13 +98,18 @@ def permutation_ic(
         rng.shuffle(order)
         current = current[order]
         perms.append(current)
-    copies = np.empty((1 + k * repeats, n, k), dtype=X.dtype)
-    copies[:] = X
+    preds = np.empty((1 + k * repeats, n))
+    block = np.empty((repeats, n, k), dtype=X.dtype)
+    # One feature's copies per predict: small blocks stay in cache (the predictions are row by
+    # row, so they are the same numbers as one predict of every copy).
+    preds[0] = model.predict(X)
     for j in range(k):
+        block[:] = X
         for r, perm in enumerate(perms):
-            copies[1 + j * repeats + r, :, j] = X[perm, j]
-    preds = np.asarray(model.predict(copies.reshape(-1, k)), dtype=np.float64)
-    ics = _spearman_rows(preds.reshape(1 + k * repeats, n), y)
+            block[r, :, j] = X[perm, j]
+        rows = slice(1 + j * repeats, 1 + (j + 1) * repeats)
+        preds[rows] = np.asarray(model.predict(block.reshape(-1, k))).reshape(repeats, n)
+    ics = _spearman_rows(preds, y)
     return (ics[0] - ics[1:]).reshape(k, repeats)
 
 
@@ -105,8 +133,14 @@ class NetworkImportance:
         if any(hasattr(m, "nn_") for m in (getattr(report, "models", None) or {}).values()):
             self.day, self.report = day, report
 
-    def compute(self, store: Any) -> NetworkImportance:
-        """Measure the latest retrain's networks on their training rows (once)."""
+    def compute(
+        self, store: Any, read_samples: Callable[[date, int], Any] | None = None
+    ) -> NetworkImportance:
+        """Measure the latest retrain's networks on their training rows (once).
+
+        ``read_samples`` (:func:`engine.evaluate.sample_reader`) shares the read of those rows
+        with the report's ridge baselines; by default they are read here.
+        """
         if self.report is None or self.mean:
             return self
         from sentinel.ml.dataset import samples_to_arrays
@@ -114,17 +148,23 @@ class NetworkImportance:
 
         models = {s: m.nn_ for s, m in self.report.models.items() if hasattr(m, "nn_")}
         view = store.view(self.day)
-        samples = view.signals.get_training_samples(known_by=self.day,
-                                                    horizon_days=self.horizon_days)  # fmt: skip
+        if read_samples is not None:
+            samples = read_samples(self.day, self.horizon_days)
+        else:
+            samples = view.signals.get_training_samples(known_by=self.day,
+                                                        horizon_days=self.horizon_days)  # fmt: skip
         samples = samples[samples["symbol"].isin(set(models))]
         if self.book is not None and len(samples):
             samples = self.book.with_book_features(samples, view)
         names = list(getattr(self.report, "features", None) or FEATURE_NAMES)
         drops = []
-        for sym, (X, y, _) in samples_to_arrays(samples).items():
-            nn = models[sym]
-            if X.shape[1] == getattr(nn, "n_features_in_", X.shape[1]) == len(names) and len(y) > 2:
-                drops.append(permutation_ic(nn, X, y))
+        # one BLAS thread: waking a second one for each small matmul cost more than it saved
+        with threadpool_limits(limits=1, user_api="blas"):
+            for sym, (X, y, _) in samples_to_arrays(samples).items():
+                nn = models[sym]
+                n_in = getattr(nn, "n_features_in_", X.shape[1])
+                if X.shape[1] == n_in == len(names) and len(y) > 2:
+                    drops.append(permutation_ic(nn, X, y))
         if drops:
             per_repeat = np.mean(drops, axis=0)  # (features, repeats), averaged over symbols
             order = np.argsort(-per_repeat.mean(axis=1), kind="stable")

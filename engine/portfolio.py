@@ -151,13 +151,15 @@ class Portfolio:
         for held in books:
             books[held] = [col[s] for s in held]
         total = sum(map(len, helds))
-        grid = np.zeros((len(log), len(names)))
+        # column-major: the layout pandas' own copy of a row-major grid has, built in place
+        grid = np.zeros((len(log), len(names)), order="F")
         rows = np.repeat(np.arange(len(log)), [len(held) for held in helds])  # one scatter
         cols = np.fromiter(chain.from_iterable(map(books.__getitem__, helds)), np.int64, total)
         grid[rows, cols] = np.fromiter(chain.from_iterable(ws for _, ws in log.values()),
                                        np.float64, total)  # fmt: skip
         index = pd.DatetimeIndex(pd.to_datetime(list(log)), name="date")
-        return pd.DataFrame(grid, index=index, columns=pd.Index(names) if names else None)
+        return pd.DataFrame(grid, index=index, columns=pd.Index(names) if names else None,
+                            copy=False)  # fmt: skip
 
     def trades_frame(self) -> pd.DataFrame:
         """One row per fill, built column-wise (a run has thousands of fills)."""

@@ -10,7 +10,7 @@ session. The decider reads only through the view it is handed.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -24,24 +24,59 @@ from engine.corporate_actions import BookEvent, CorporateActions, without_bar
 from engine.feed import BarFeed, Closes
 from engine.portfolio import Order, Portfolio
 from sentinel.db import Store
+from strategies.base import Targets
 
 
 class Decider(Protocol):
     """What the runner asks on retrain and rebalance days (``engine.session.ScoredStrategy``).
 
     A decider with ``needs_weights = False`` is handed an empty Series as ``current_weights``.
+    ``plan`` returns the target weights as a Series, or as :class:`~strategies.base.Targets`
+    arrays (a strategy's array path: no Series is built unless the decision is read).
     """
 
     def retrain(self, view: Store) -> None: ...
 
-    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series: ...
+    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series | Targets: ...
+
+
+class DecisionLog(MutableMapping[date, pd.Series]):
+    """Rebalance day -> target weights (a Series). A decision made as :class:`Targets` arrays
+    is kept as such and turned into its Series when first read: most runs never read them."""
+
+    def __init__(self) -> None:
+        self._by_day: dict[date, pd.Series | Targets] = {}
+
+    def __getitem__(self, day: date) -> pd.Series:
+        w = self._by_day[day]
+        if isinstance(w, Targets):
+            w = self._by_day[day] = w.series()
+        return w
+
+    def __setitem__(self, day: date, weights: pd.Series | Targets) -> None:
+        self._by_day[day] = weights
+
+    def __delitem__(self, day: date) -> None:
+        del self._by_day[day]
+
+    def __iter__(self) -> Iterator[date]:
+        return iter(self._by_day)
+
+    def __len__(self) -> int:
+        return len(self._by_day)
+
+    def __contains__(self, day: object) -> bool:
+        return day in self._by_day
+
+    def __repr__(self) -> str:
+        return f"DecisionLog({len(self)} days)"
 
 
 @dataclass
 class RunLog:
     """What happened, beyond the ledger: decisions and orders per rebalance day."""
 
-    decisions: dict[date, pd.Series] = field(default_factory=dict)
+    decisions: DecisionLog = field(default_factory=DecisionLog)
     orders: list[Order] = field(default_factory=list)
     retrains: list[date] = field(default_factory=list)
     settlements: list = field(default_factory=list)  # positions closed when a symbol delisted

@@ -39,7 +39,7 @@ from sentinel.ml.policy import MLPolicy
 from sentinel.planner import Planner
 from sentinel.settings import Settings, effective_settings, get_settings
 from strategies import PlanContext, Strategy
-from strategies.base import no_weights
+from strategies.base import ArrayContext, Targets, no_weights
 
 SURVIVORSHIP_WARNING = (
     "Survivorship bias: the universe is the store's securities with no dated listings or index "
@@ -283,13 +283,17 @@ class ScoredStrategy:
         self.score_days: list[date] = []  # the day of each scores_log entry (some are empty)
         #: Whether :meth:`plan` needs the book's weights (the runner skips building them if not).
         self.needs_weights = strategy.needs_weights
+        #: Whether :meth:`plan` takes the strategy's array path (no scores, no DataFrames).
+        self.array_path = strategy.array_path and not strategy.uses_scores
 
     def retrain(self, view: Store) -> None:
         self.planner.retrain(view)
 
-    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series:
+    def plan(self, view: Store, current_weights: pd.Series) -> pd.Series | Targets:
         day = view.day
         symbols = self.universe(day)
+        if self.array_path:
+            return self._plan_arrays(view, day, symbols, current_weights)
         closes = (
             view.market.get_close_panel(symbols, days=self.strategy.history_days, end_date=day)
             if self.strategy.needs_history
@@ -303,6 +307,25 @@ class ScoredStrategy:
         else:  # a baseline that ignores scores: skip the wavelet/ML work entirely
             scores = pd.DataFrame({}, index=_symbol_index(symbols, closes))
         return self.strategy.target_weights(PlanContext(day, scores, closes, current_weights))
+
+    def _plan_arrays(
+        self, view: Store, day: date, symbols: list[str], current_weights: pd.Series
+    ) -> Targets:
+        """A strategy's array path: the close panel as numpy, the weights as arrays (the
+        runner's decision log builds their Series only if read)."""
+        strategy = self.strategy
+        if strategy.needs_history:
+            panel = view.market.get_close_block(symbols, days=strategy.history_days, end_date=day)
+            values, columns = panel.values, panel.symbols
+        else:
+            values, columns = _NO_CLOSES, _NO_SYMBOLS
+        return strategy.target_array(ArrayContext(day, values, columns, symbols, current_weights))
+
+
+#: An array-path strategy's closes when it needs no history (read-only, shared).
+_NO_CLOSES = np.empty((0, 0))
+_NO_CLOSES.flags.writeable = False
+_NO_SYMBOLS = pd.Index([], dtype=np.dtype(object), name="symbol")
 
 
 def _symbol_index(symbols: list[str], closes: pd.DataFrame) -> pd.Index:
@@ -436,7 +459,7 @@ def _prewarm_training(cfg: RunConfig) -> None:
 
     pooled = cfg.ml.model == "pooled"
     nn = NNRegressor(batch_size=POOLED_BATCH, learning_rate=POOLED_LR) if pooled else None
-    prewarm(len(cfg.ml.feature_names), nn)
+    prewarm(len(cfg.ml.feature_names), nn, threads=1)  # XGBoost fits on the other core
 
 
 def _domain_planner(

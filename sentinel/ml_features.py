@@ -8,7 +8,8 @@ values known on or before T. Both paths run the *same* code on the *same* window
 
 - :func:`compute_feature_matrix` builds, for every date, the trailing window as one row of a 2-D
   ``sliding_window_view`` (earlier dates are NaN-padded on the left) and evaluates all features
-  row-wise with numpy (``scipy.signal.lfilter`` for the exponential averages, along ``axis=1``).
+  row-wise with numpy (the exponential averages step through the window's columns for all rows
+  at once, with ``scipy.signal.lfilter``'s float operations: see :func:`_ema_last`).
 - :func:`features_as_of` takes the last ``FEATURE_WINDOW`` rows <= T, pads them the same way and
   evaluates the same function on that single row. Equality with the matrix row is by construction.
 
@@ -61,7 +62,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 from sentinel import wavelet
 
@@ -220,62 +220,86 @@ def _windows(values: np.ndarray, width: int) -> np.ndarray:
     return sliding_window_view(padded, width)
 
 
-def _ema_rows(x: np.ndarray, alpha: float, start: np.ndarray) -> np.ndarray:
-    """Last value of ``ewm(alpha, adjust=False)`` per row, started at column ``start`` of the row.
-
-    Columns before ``start`` are set to the row's first value, which leaves an EMA started at
-    that value unchanged, so one ``lfilter`` pass serves rows with different starts.
-    """
-    rows = np.arange(x.shape[0])
-    first = x[rows, np.minimum(start, x.shape[1] - 1)]
-    before = np.arange(x.shape[1])[None, :] < start[:, None]
-    filled = np.where(before, first[:, None], x)
-    y, _ = lfilter([alpha], [1.0, alpha - 1.0], filled, axis=1, zi=(1 - alpha) * filled[:, :1])
-    return y[:, -1]
-
-
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, NaN where the denominator is (numerically) zero or missing."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.abs(den) > _TINY, num / den, np.nan)
 
 
-def _rsi(close: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
-    """Wilder RSI as ``ta.momentum.RSIIndicator`` on each window (first diff counts as 0)."""
-    diff = np.diff(close, axis=1)
-    with np.errstate(invalid="ignore"):
-        up = np.where(diff > 0, diff, 0.0)
-        down = np.where(diff < 0, -diff, 0.0)
-    zeros = np.zeros((close.shape[0], 1))
-    start = np.zeros(close.shape[0], dtype=np.int64)
-    ema_up = _ema_rows(np.hstack([zeros, up]), 1.0 / _RSI_N, start)
-    ema_down = _ema_rows(np.hstack([zeros, down]), 1.0 / _RSI_N, start)
+#: The exponential averages: RSI up / down moves (Wilder), MACD fast / slow EMA of the close,
+#: ATR (Wilder) of the true range.
+_EMA_ALPHAS = np.array(
+    [1.0 / _RSI_N, 1.0 / _RSI_N, 2.0 / (_MACD_FAST + 1), 2.0 / (_MACD_SLOW + 1), 1.0 / _ATR_N]
+)
+
+
+def _true_range(h: np.ndarray, lo: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """``ta``'s true range; a missing previous close (NaN) leaves high - low (fmax skips NaN)."""
+    return np.fmax(h - lo, np.fmax(np.abs(h - prev), np.abs(lo - prev)))
+
+
+def _ema_features(
+    c: np.ndarray, h: np.ndarray, lo: np.ndarray, start: np.ndarray, n_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ATR(14) / close, RSI(14) and MACD / close per window, as ``ta`` on each window.
+
+    ``ta.volatility.AverageTrueRange``, ``ta.momentum.RSIIndicator`` and ``ta.trend.MACD.macd``
+    (scaled by the price level). RSI's first move counts as 0; the MACD EMAs start at the
+    window's first valid close (earlier columns hold that close, which leaves the EMA unchanged);
+    the ATR starts at the mean of the first 14 true ranges (earlier columns hold that mean).
+
+    The five averages were ``scipy.signal.lfilter([a], [1, a - 1], ..., axis=1)`` per window
+    matrix; here they step through the windows' columns together, replaying lfilter's
+    transposed direct form II in its float operations and order (``y = z + a * x``,
+    ``z = x * 0 - y * (a - 1)``), so the values are lfilter's to the bit (the tests compare
+    them). A column of a ``sliding_window_view`` is a contiguous slice of the series, so a step
+    reads a few kB instead of streaming window matrices through memory, and importing
+    ``scipy.signal`` (~1 s) is no longer needed.
+    """
+    n, width = c.shape
+    rows = np.arange(n)
+    first = c[rows, np.minimum(start, width - 1)]
+    seed_cols = np.minimum(start[:, None] + np.arange(_ATR_N), width - 1)
+    prev_cols = seed_cols - 1
+    seed_prev = np.where(prev_cols >= 0, c[rows[:, None], np.maximum(prev_cols, 0)], np.nan)
+    seed_h, seed_lo = h[rows[:, None], seed_cols], lo[rows[:, None], seed_cols]
+    seed = _true_range(seed_h, seed_lo, seed_prev).mean(axis=1)
+    b0 = _EMA_ALPHAS[:, None]
+    a1 = b0 - 1.0
+    x = np.empty((5, n))
+    y = np.empty((5, n))
+    t = np.empty((5, n))
+    no_prev = np.full(n, np.nan)
+    warm = start + _ATR_N  # columns before this hold the ATR seed
+    with np.errstate(invalid="ignore"):  # NaN compares and inf * 0, silent as in lfilter
+        for k in range(width):
+            ck, prev = c[:, k], (c[:, k - 1] if k else no_prev)
+            if k:
+                diff = ck - prev
+                np.copyto(x[0], np.where(diff > 0, diff, 0.0))
+                np.copyto(x[1], np.where(diff < 0, -diff, 0.0))
+            else:
+                x[:2] = 0.0
+            np.copyto(x[2], np.where(k < start, first, ck))
+            x[3] = x[2]
+            np.copyto(x[4], np.where(k < warm, seed, _true_range(h[:, k], lo[:, k], prev)))
+            if k == 0:
+                z = (1 - _EMA_ALPHAS)[:, None] * x
+            np.multiply(b0, x, out=y)
+            np.add(z, y, out=y)
+            np.multiply(x, 0.0, out=z)
+            np.multiply(y, a1, out=t)
+            np.subtract(z, t, out=z)
+    up, down, fast, slow, atr = y
+    last = c[:, -1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = 100.0 - 100.0 / (1.0 + ema_up / ema_down)
-    rsi = np.where(ema_down == 0, np.where(ema_up == 0, np.nan, 100.0), rsi)
-    return np.where(n_valid >= _RSI_N, rsi, np.nan)
-
-
-def _macd(close: np.ndarray, start: np.ndarray, n_valid: np.ndarray) -> np.ndarray:
-    """(EMA12 - EMA26) / close, as ``ta.trend.MACD.macd`` scaled by the price level."""
-    fast = _ema_rows(close, 2.0 / (_MACD_FAST + 1), start)
-    slow = _ema_rows(close, 2.0 / (_MACD_SLOW + 1), start)
-    return np.where(n_valid >= _MACD_SLOW, (fast - slow) / close[:, -1], np.nan)
-
-
-def _atr(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, start: np.ndarray, n_valid: np.ndarray
-) -> np.ndarray:
-    """Wilder ATR(14) / close, as ``ta.volatility.AverageTrueRange`` on each window."""
-    prev = np.hstack([np.full((close.shape[0], 1), np.nan), close[:, :-1]])
-    true_range = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
-    seed_cols = np.minimum(start[:, None] + np.arange(_ATR_N), close.shape[1] - 1)
-    seed = np.take_along_axis(true_range, seed_cols, axis=1).mean(axis=1)
-    before = np.arange(close.shape[1])[None, :] < (start + _ATR_N)[:, None]
-    filled = np.where(before, seed[:, None], true_range)
-    alpha = 1.0 / _ATR_N
-    y, _ = lfilter([alpha], [1.0, alpha - 1.0], filled, axis=1, zi=(1 - alpha) * seed[:, None])
-    return np.where(n_valid >= _ATR_N, y[:, -1] / close[:, -1], np.nan)
+        rsi = 100.0 - 100.0 / (1.0 + up / down)
+    rsi = np.where(down == 0, np.where(up == 0, np.nan, 100.0), rsi)
+    return (
+        np.where(n_valid >= _ATR_N, atr / last, np.nan),
+        np.where(n_valid >= _RSI_N, rsi, np.nan),
+        np.where(n_valid >= _MACD_SLOW, (fast - slow) / last, np.nan),
+    )
 
 
 def _bollinger_position(close: np.ndarray) -> np.ndarray:
@@ -309,6 +333,7 @@ def _stock_features(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray)
     wav_score, d1, d4 = wavelet.components_from_log_windows(np.log(c[:, -wavelet.WINDOW :]))
     del wav_score
     volume_normalized, volume_trend = _volume_features(v)
+    atr, rsi, macd = _ema_features(c, h, lo, start, n_valid)
     columns = [
         last / c[:, -2] - 1.0,
         last / c[:, -6] - 1.0,
@@ -317,11 +342,11 @@ def _stock_features(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray)
         last / c[:, -200:].mean(axis=1),
         returns[:, -10:].std(axis=1, ddof=1),
         returns.std(axis=1, ddof=1),
-        _atr(h, lo, c, start, n_valid),
+        atr,
         volume_normalized,
         volume_trend,
-        _rsi(c, n_valid),
-        _macd(c, start, n_valid),
+        rsi,
+        macd,
         _bollinger_position(c),
         d1,
         d4,

@@ -300,7 +300,7 @@ class Planner:
             min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
             validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
             target=self.policy.target, label_from=self.policy.label_from,
-            map_chunks=self.train_map, metrics=False,
+            map_chunks=self.train_map, metrics=False, for_prediction=True,
             counts=None if select else self._counts,
         )  # fmt: skip
         if select:

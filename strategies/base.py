@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,26 @@ class PlanContext:
     current_weights: pd.Series
 
 
+@dataclass(frozen=True)
+class ArrayContext:
+    """What a strategy with an array path (``array_path = True``) knows on its decision day: the
+    values of :class:`PlanContext` as numpy, with no pandas object built per rebalance.
+
+    closes: ``PlanContext.closes.to_numpy()``: trailing closes, oldest row first, the last row
+        ``as_of`` (NaN where a symbol has no bar); empty when the strategy needs no history.
+    symbols: the columns of ``closes`` (``PlanContext.closes.columns``): the investable symbols
+        with a bar in the window, in universe order.
+    universe: the investable symbols that day (``PlanContext.scores.index``).
+    current_weights: as in :class:`PlanContext`.
+    """
+
+    as_of: date
+    closes: np.ndarray
+    symbols: pd.Index
+    universe: list[str]
+    current_weights: pd.Series
+
+
 class Strategy:
     """Maps a :class:`PlanContext` to target weights (>= 0, summing to at most 1)."""
 
@@ -53,6 +73,9 @@ class Strategy:
     #: Whether ``PlanContext.current_weights`` must hold the book's weights (an empty Series
     #: otherwise, for speed: building it costs more than some strategies' whole decision).
     needs_weights: ClassVar[bool] = True
+    #: Whether :meth:`target_array` decides from numpy arrays alone (the runner then builds no
+    #: ``PlanContext``); only for a strategy that uses no scores (``uses_scores = False``).
+    array_path: ClassVar[bool] = False
 
     def __init__(self, params: StrategyParams | None = None):
         self.params = params or self.Params()
@@ -65,11 +88,44 @@ class Strategy:
     def target_weights(self, ctx: PlanContext) -> pd.Series:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def target_array(self, ctx: ArrayContext) -> Targets:  # pragma: no cover - interface
+        """:meth:`target_weights` from the arrays of ``ctx``, as arrays (the same weights:
+        ``target_array(...).series()`` is the Series ``target_weights`` returns); the runner
+        calls it instead when ``array_path`` is set."""
+        raise NotImplementedError
+
+
+class Targets(NamedTuple):
+    """Target weights as arrays, ``weights[i]`` for ``symbols[i]``: a decision whose Series is
+    built only when read (a pandas Series per rebalance costs more than the decision)."""
+
+    symbols: np.ndarray  # object array of the symbols
+    weights: np.ndarray  # float64, >= 0
+
+    def series(self) -> pd.Series:
+        """The weights as ``target_weights`` returns them (unnamed object index)."""
+        if not len(self.symbols):
+            return no_weights()
+        index = pd.Index(self.symbols, dtype=_OBJECT, copy=False)
+        return pd.Series(self.weights, index=index, copy=False)
+
+    @classmethod
+    def equal(cls, symbols: np.ndarray) -> Targets:
+        """1/N for each of ``symbols`` (:func:`equal_weight` as arrays)."""
+        n = len(symbols)
+        return cls(symbols, np.full(n, 1.0 / n) if n else np.empty(0))
+
 
 #: pandas parses a dtype given as a name or a type under ``warnings.catch_warnings`` (slow in a
 #: loop); a numpy dtype object is taken as is.
 _OBJECT = np.dtype(object)
 _FLOAT = np.dtype(np.float64)
+
+
+#: Hold nothing, as arrays (read-only: shared by every such decision).
+NO_TARGETS = Targets(np.empty(0, dtype=_OBJECT), np.empty(0, dtype=_FLOAT))
+NO_TARGETS.symbols.flags.writeable = False
+NO_TARGETS.weights.flags.writeable = False
 
 
 def no_weights() -> pd.Series:

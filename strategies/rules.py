@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from strategies.base import PlanContext, Strategy, StrategyParams, equal_weight, no_weights
+from strategies.base import (
+    NO_TARGETS,
+    ArrayContext,
+    PlanContext,
+    Strategy,
+    StrategyParams,
+    Targets,
+    equal_weight,
+    no_weights,
+)
 
 
 class TopNParams(StrategyParams):
@@ -84,6 +93,7 @@ class Momentum(Strategy):
     needs_weights = False
     uses_scores = False
     needs_history = True
+    array_path = True
 
     @property
     def history_days(self) -> int:
@@ -91,15 +101,24 @@ class Momentum(Strategy):
         return p.lookback + 1
 
     def target_weights(self, ctx: PlanContext) -> pd.Series:
-        p: MomentumParams = self.params  # type: ignore[assignment]
-        if len(ctx.closes) < p.lookback + 1:
-            return no_weights()
         columns = ctx.closes.columns
-        values = ctx.closes.to_numpy()
-        new, old = values[-1 - p.skip], values[-1 - p.lookback]  # the two rows it needs
-        pos = np.arange(len(columns))  # candidates, as column positions
+        pos = None  # candidates, as column positions (None: all)
         if not columns.equals(ctx.scores.index):  # the usual case is cheap: the same symbols
-            pos = pos[columns.isin(ctx.scores.index)]
+            pos = np.flatnonzero(columns.isin(ctx.scores.index))
+        return self._best(ctx.closes.to_numpy(), columns, pos).series()
+
+    def target_array(self, ctx: ArrayContext) -> Targets:
+        return self._best(ctx.closes, ctx.symbols, None)
+
+    def _best(self, values: np.ndarray, columns: pd.Index, pos: np.ndarray | None) -> Targets:
+        """Equal weight in the ``n`` best momenta of ``values``' columns (``pos``: those that
+        may be picked; None: all)."""
+        p: MomentumParams = self.params  # type: ignore[assignment]
+        if len(values) < p.lookback + 1:
+            return NO_TARGETS
+        new, old = values[-1 - p.skip], values[-1 - p.lookback]  # the two rows it needs
+        if pos is None:
+            pos = np.arange(len(columns))
         with np.errstate(divide="ignore", invalid="ignore"):
             mom = new[pos] / old[pos] - 1.0
         ok = np.isfinite(mom)
@@ -107,7 +126,7 @@ class Momentum(Strategy):
         if not columns.is_monotonic_increasing:  # ties go to the first symbol by name
             by_name = np.argsort(columns.to_numpy(dtype=object)[pos], kind="stable")
             pos, mom = pos[by_name], mom[by_name]
-        return equal_weight(columns[pos[top(mom, p.n)]])
+        return Targets.equal(columns.to_numpy()[pos[top(mom, p.n)]])
 
 
 def top(values: np.ndarray, n: int) -> np.ndarray:

@@ -26,6 +26,39 @@ from sentinel.db.adjust import adjustment_factors
 FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
+class Panel:
+    """A date x symbol block of one price field as numpy, for a decision that needs no pandas
+    object (building a DataFrame per rebalance costs more than a simple strategy's whole
+    decision). :meth:`frame` is the DataFrame :meth:`PriceCache.wide` returns for it.
+
+    ``values[t, j]``: row t of :attr:`dates` (oldest first), column j of :attr:`symbols` (an
+    object index named symbol; shared between reads, so not to be modified).
+    """
+
+    __slots__ = ("values", "symbols", "_index", "_rows", "_kept", "_shared")
+
+    def __init__(self, values: np.ndarray, symbols: pd.Index, index: pd.DatetimeIndex,
+                 rows: slice, kept: np.ndarray | None = None, *, shared: bool = False):  # fmt: skip
+        self.values = values
+        self.symbols = symbols
+        self._index, self._rows, self._kept = index, rows, kept
+        self._shared = shared  # the labels are the cache's memoised ones
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """The rows' dates (built on demand: slicing a DatetimeIndex is not free)."""
+        index = self._index[self._rows]
+        return index if self._kept is None else index[self._kept]
+
+    def frame(self) -> pd.DataFrame:
+        """The block as a DataFrame (on the same array; its own column index object)."""
+        labels = self.symbols.view() if self._shared else self.symbols
+        return pd.DataFrame(self.values, index=self.dates, columns=labels, copy=False)
+
+
 @dataclass
 class PriceCache:
     """Wide arrays of the price table: ``values[field][t, j]`` for date t and symbol j."""
@@ -162,30 +195,33 @@ class PriceCache:
 
     def wide(self, field: str, rows: slice, symbols: list[str] | None) -> pd.DataFrame:
         """date x symbol panel of one field; dates where none of the symbols has a bar dropped."""
+        return self.block(field, rows, symbols).frame()
+
+    def block(self, field: str, rows: slice, symbols: list[str] | None) -> Panel:
+        """:meth:`wide` as numpy: the same values, dates and symbols, no pandas object built."""
         names = self.symbols if symbols is None else list(symbols)
         cols, labels = self._names(names)
         if (cols < 0).any():  # symbols the store has no bars for
             names = [s for s in names if s in self.col]
             cols, labels = self._names(names)
         close = self.values["close"][rows][:, cols]
-        # a fresh array either way (fancy index): the frame below need not copy it
+        # a fresh array either way (fancy index): a frame built on it need not copy it
         raw = field == "close" and self.adjusted is None
         block = close if raw else self._block(field, rows, cols)
-        index = self.index[rows]
         lo, hi, _ = rows.indices(len(self.dates))
         if hi > lo and len(cols) and (self.bars_between(lo, hi, cols) == hi - lo).all():
             # every symbol has every bar (prefix counts: no scan of the block for gaps)
-            return pd.DataFrame(block, index=index, columns=labels.view(), copy=False)
+            return Panel(block, labels, self.index, rows, None, shared=True)
         present = ~np.isnan(close)
         keep, has = present.any(axis=1), present.any(axis=0)
+        kept = None
         if not keep.all():
-            block, index = block[keep], index[keep]
+            block, kept = block[keep], keep
         if has.all():
-            labels = labels.view()  # a new Index object on the shared (immutable) labels
-        else:
-            block = block[:, has]
-            labels = pd.Index(np.array(names, dtype=object)[has], dtype=object, name="symbol")
-        return pd.DataFrame(block, index=index, columns=labels, copy=False)
+            return Panel(block, labels, self.index, rows, kept, shared=True)
+        block = block[:, has]
+        labels = pd.Index(np.array(names, dtype=object)[has], dtype=object, name="symbol")
+        return Panel(block, labels, self.index, rows, kept)
 
     def one(
         self, symbol: str, end: date | None, start: date | None, days: int | None

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from sentinel.db.bounded import Bounded
-from sentinel.db.cache import PriceCache
+from sentinel.db.cache import Panel, PriceCache
 from sentinel.db.tables import SecurityRow
 from sentinel.errors import NotFoundError
 from sentinel.timeutil import require_date, to_date
@@ -366,6 +366,23 @@ class MarketView(Bounded):
             return cache.wide(field, cache.rows(end, None, days), names)
         long = self.get_price_panel(symbols, days, end_date)
         return long.pivot(index="date", columns="symbol", values=field)
+
+    def get_close_block(
+        self,
+        symbols: Iterable[str] | None = None,
+        days: int | None = None,
+        end_date: date | None = None,
+        field: str = "close",
+    ) -> Panel:
+        """:meth:`get_close_panel` as a numpy :class:`~sentinel.db.cache.Panel` (the same values,
+        dates and symbols, behind the same as-of bound), for reads in a simulation's hot loop."""
+        cache = self._cache()
+        if cache is not None:
+            end = self._bound("prices", None, end_date)
+            names = None if symbols is None else list(symbols)
+            return cache.block(field, cache.rows(end, None, days), names)
+        wide = self.get_close_panel(symbols, days, end_date, field)
+        return Panel(wide.to_numpy(), wide.columns, wide.index, slice(None))
 
     def trading_days(self, start: date | None = None, end: date | None = None) -> list[date]:
         """The market calendar: distinct dates with any bar, within the as-of bound."""

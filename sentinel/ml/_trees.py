@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,11 @@ class FlatTrees:
 
 
 def flatten_booster(booster: Any) -> FlatTrees:
-    """Parse a regression booster's JSON model into :class:`FlatTrees`."""
+    """Parse a regression booster's JSON model into :class:`FlatTrees`.
+
+    Every tree's node lists are read into one array per field and laid out in one step (a walk-
+    forward run flattens thousands of boosters: per-tree NumPy calls were most of the cost).
+    """
     model = json.loads(bytes(booster.save_raw("json")))
     learner = model["learner"]
     objective = learner.get("objective", {}).get("name", "reg:squarederror")
@@ -36,31 +41,41 @@ def flatten_booster(booster: Any) -> FlatTrees:
         raise ValueError(f"only reg:squarederror boosters are supported, got {objective}")
     base = float(str(learner["learner_model_param"]["base_score"]).strip("[]"))
     trees = learner["gradient_booster"]["model"]["trees"]
-    n_nodes = max([len(t["left_children"]) for t in trees] + [1])
+    sizes = np.array([len(t["left_children"]) for t in trees], np.int64)
+    n_nodes = int(max(sizes.max(initial=0), 1))
     shape = (max(len(trees), 1), n_nodes)
-    feature = np.zeros(shape, np.int32)
-    threshold = np.zeros(shape, np.float32)
-    left = np.tile(np.arange(n_nodes, dtype=np.int32), (shape[0], 1))
-    right = left.copy()
-    value = np.zeros(shape, np.float32)
-    depth = 0
-    for i, t in enumerate(trees):
-        lc = np.asarray(t["left_children"], np.int32)
-        rc = np.asarray(t["right_children"], np.int32)
-        cond = np.asarray(t["split_conditions"], np.float32)
-        n = len(lc)
-        leaf = lc == -1
-        feature[i, :n] = np.where(leaf, 0, np.asarray(t["split_indices"], np.int32))
-        threshold[i, :n] = cond
-        left[i, :n] = np.where(leaf, np.arange(n), lc)
-        right[i, :n] = np.where(leaf, np.arange(n), rc)
-        value[i, :n] = np.where(leaf, cond, 0.0)
-        node_depth = np.zeros(n, np.int32)
-        for j in range(n):  # children always have larger ids than their parent
-            if not leaf[j]:
-                node_depth[lc[j]] = node_depth[rc[j]] = node_depth[j] + 1
-        depth = max(depth, int(node_depth.max()))
-    return FlatTrees(feature, threshold, left, right, value, base, depth)
+    ids = np.tile(np.arange(n_nodes, dtype=np.int32), (shape[0], 1))
+    feature, left, right = np.zeros(shape, np.int32), ids.copy(), ids.copy()
+    threshold, value = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    if not trees:
+        return FlatTrees(feature, threshold, left, right, value, base, 0)
+
+    def field(name: str, dtype: Any) -> np.ndarray:
+        return np.fromiter(chain.from_iterable(t[name] for t in trees), dtype, int(sizes.sum()))
+
+    lc, rc = field("left_children", np.int32), field("right_children", np.int32)
+    cond, split = field("split_conditions", np.float32), field("split_indices", np.int32)
+    used = ids < sizes[:, None]  # row-major order of `used` is the order of the node lists
+    leaf = lc == -1
+    own = ids[used]
+    feature[used] = np.where(leaf, 0, split)
+    threshold[used] = cond
+    left[used] = np.where(leaf, own, lc)
+    right[used] = np.where(leaf, own, rc)
+    value[used] = np.where(leaf, cond, 0.0)
+    # node depths, one level per pass (a child's depth is its parent's + 1)
+    tree_of = np.repeat(np.arange(len(trees)), sizes)[~leaf]
+    kids_l, kids_r, parents = lc[~leaf], rc[~leaf], own[~leaf]
+    node_depth = np.zeros(shape, np.int32)
+    for _ in range(n_nodes):
+        d = node_depth[tree_of, parents] + 1
+        if np.array_equal(node_depth[tree_of, kids_l], d) and np.array_equal(
+            node_depth[tree_of, kids_r], d
+        ):
+            break
+        node_depth[tree_of, kids_l] = d
+        node_depth[tree_of, kids_r] = d
+    return FlatTrees(feature, threshold, left, right, value, base, int(node_depth.max()))
 
 
 @dataclass(frozen=True)

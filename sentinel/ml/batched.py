@@ -619,13 +619,20 @@ def _fit_xgb(job: _Job, xgb_t: Any, val_fraction: float) -> Any:
 
 
 def _xgb_chain(
-    val: _Job | None, final: _Job | None, xgb_t: Any, val_fraction: float, keep_val: bool
+    val: _Job | None,
+    final: _Job | None,
+    xgb_t: Any,
+    val_fraction: float,
+    keep_val: bool,
+    flatten: bool = False,
 ) -> tuple[Any, Any]:
     """A symbol's boosters, (inner, final): the final one sized by the inner one's early stopping
     (``final.trees`` None) or by given counts (``val`` None). Runs in a worker thread, apart
     from the network's two passes: the tree count needs only the inner booster, so neither
     pipeline waits for the other between passes. ``keep_val`` False: the inner booster is
-    returned as its tree count alone (it is not needed once the final one exists)."""
+    returned as its tree count alone (it is not needed once the final one exists). ``flatten``:
+    the final booster's trees are also parsed for batched prediction here (see
+    :meth:`XGBRegressorModel.flat_trees`)."""
     inner = _fit_xgb(val, xgb_t, val_fraction) if val is not None else None
     if final is None:
         return inner, None
@@ -635,7 +642,10 @@ def _xgb_chain(
         final.trees = inner.best_n_trees_
         if not keep_val:
             inner = int(inner.best_n_trees_)
-    return inner, _fit_xgb(final, xgb_t, val_fraction)
+    fitted = _fit_xgb(final, xgb_t, val_fraction)
+    if flatten and isinstance(fitted, XGBRegressorModel):
+        fitted.flat_trees()
+    return inner, fitted
 
 
 def _fit_nets(
@@ -677,6 +687,7 @@ def train_many(
     progress: Callable[[int, int], None] | None = None,
     metrics: bool = True,
     counts: Mapping[str, tuple[int, int]] | None = None,
+    flatten: bool = False,
 ) -> dict[str, TrainResult]:
     """Validate and fit NN + XGBoost ensembles for many symbols at once.
 
@@ -703,6 +714,9 @@ def train_many(
     metrics
         False: no purged-validation report (``TrainResult.metrics`` stays None): a walk-forward
         run reads only the models.
+    flatten
+        The final boosters' trees are parsed for batched prediction in the booster worker
+        (a walk-forward run scores with them at once; see ``XGBRegressorModel.flat_trees``).
     counts
         ``symbol -> (epochs, trees)`` picked at an earlier date (``ml.select_every``): such a
         symbol skips the early-stopping fit and is fitted once, on every sample, with these
@@ -772,14 +786,15 @@ def train_many(
             p = prepared[job.symbol]
             if job.role == "val":
                 final = _Job(job.symbol, "final", p["X"], p["y"]) if refit == "all" else None
-                chains[job.symbol] = pool.submit(_xgb_chain, job, final, xgb_t, vf, metrics)
+                chains[job.symbol] = pool.submit(_xgb_chain, job, final, xgb_t, vf, metrics,
+                                                 flatten)  # fmt: skip
             else:
                 others[(job.symbol, job.role)] = pool.submit(_fit_xgb, job, xgb_t, vf)
         for sym in counts:
             if sym in prepared:
                 p, n_tr = prepared[sym], max(1, int(counts[sym][1]))
                 final = _Job(sym, "final", p["X"], p["y"], trees=n_tr)
-                chains[sym] = pool.submit(_xgb_chain, None, final, xgb_t, vf, False)
+                chains[sym] = pool.submit(_xgb_chain, None, final, xgb_t, vf, False, flatten)
         nets = _fit_nets(jobs, nn_t, seed, phase(0))
         if refit == "all":  # every known row, with the epochs picked on the inner split
             finals = []

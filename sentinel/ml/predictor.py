@@ -36,7 +36,7 @@ def _compile(model: Any) -> _Compiled:
         nn.weights_.folded(nn.scaler_mean_, nn.scaler_scale_),
         xgb.scaler_mean_,
         xgb.scaler_scale_,
-        flatten_booster(xgb.booster_),
+        xgb.flat_trees() if hasattr(xgb, "flat_trees") else flatten_booster(xgb.booster_),
         float(model.nn_weight),
         int(model.n_features_in_),
     )

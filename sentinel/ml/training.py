@@ -92,6 +92,7 @@ def train_as_of(
     map_chunks: ChunkMapper | None = None,
     metrics: bool = True,
     counts: Mapping[str, tuple[int, int]] | None = None,
+    for_prediction: bool = False,
 ) -> TrainReport:
     """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
 
@@ -115,7 +116,9 @@ def train_as_of(
     models). ``counts``: per-symbol ``(epochs, trees)`` picked at an earlier retrain
     (``ml.select_every``): those symbols skip the early-stopping fit and are refitted on every
     known sample with these counts; the others are picked now (``report.counts``). Pooled and
-    hierarchical kinds always pick.
+    hierarchical kinds always pick. ``for_prediction``: the models will score rows in this
+    process (walk-forward): their boosters are flattened for batched prediction in the
+    booster worker, beside the network's training, not later on the main thread.
     """
     if model not in MODEL_KINDS:
         raise MLError(f"unknown ml.model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -162,10 +165,12 @@ def train_as_of(
     if map_chunks is None:
         results = _train_chunk(eligible, max_epochs=max_epochs, horizon_days=horizon_days,
                                validate=validate, seed=seed, progress=epoch_progress,
-                               metrics=metrics, counts=counts)  # fmt: skip
+                               metrics=metrics, counts=counts,
+                               for_prediction=for_prediction)  # fmt: skip
     else:
         fit = partial(_train_chunk, max_epochs=max_epochs, horizon_days=horizon_days,
-                      validate=validate, seed=seed, metrics=metrics, counts=counts)  # fmt: skip
+                      validate=validate, seed=seed, metrics=metrics, counts=counts,
+                      for_prediction=for_prediction)  # fmt: skip
         results = {}
         for part in map_chunks(fit, _chunks(eligible, map_chunks.workers)):
             results.update(part)
@@ -197,6 +202,7 @@ def _chunks(data: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
 def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, validate: bool,
                  seed: int, progress: Any = None, metrics: bool = True,
                  counts: Mapping[str, tuple[int, int]] | None = None,
+                 for_prediction: bool = False,
                  ) -> dict[str, Any]:  # fmt: skip
     """One batched pass over ``chunk``: the whole universe in process, or one Dask worker's
     share (module level, so a worker can unpickle it)."""
@@ -210,6 +216,7 @@ def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, v
         progress=progress,
         metrics=metrics,
         counts={s: c for s, c in (counts or {}).items() if s in chunk},
+        flatten=for_prediction,
     )
 
 

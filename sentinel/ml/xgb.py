@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from sentinel.ml._base import BaseModel
 from sentinel.ml._checks import MIN_SAMPLES, check_X, check_Xy
 from sentinel.ml._scaler import ScaledInputs, fit_scaler, standardise
+from sentinel.ml._trees import FlatTrees, flatten_booster
 from sentinel.ml.errors import NotFittedError
 
 
@@ -105,6 +106,16 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         self.n_samples_ = int(n_samples)
         self.best_n_trees_ = int(booster.num_boosted_rounds())
         return self
+
+    def flat_trees(self) -> FlatTrees:
+        """The booster's trees as arrays for batched prediction, parsed once and kept (the
+        parse costs ~10 ms a booster: walk-forward training does it in its worker thread)."""
+        if not hasattr(self, "booster_"):
+            raise NotFittedError(self)
+        cached = self.__dict__.get("_flat")
+        if cached is None or cached[0] is not self.booster_:
+            cached = self._flat = (self.booster_, flatten_booster(self.booster_))
+        return cached[1]
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted horizon return per row."""

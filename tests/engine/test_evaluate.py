@@ -162,3 +162,29 @@ def test_importance_log_reads_xgboost_gain_by_feature_name():
     assert next(iter(log.gain)) == FEATURE_NAMES[3]  # the largest gain first
     gains = xgb.booster_.get_score(importance_type="gain")
     assert log.gain[FEATURE_NAMES[3]] == pytest.approx(gains["f3"])
+
+
+def test_ridges_from_one_read_equal_a_read_through_each_days_view(run_eval):
+    """The ridge baselines of a day, from the samples read once at a later retrain, are the
+    fits on the rows ``store.view(day)`` returns (the former per-retrain read)."""
+    from engine.evaluate import _ridges
+    from sentinel.ml.baselines import fit_ridge, ridge_weights
+
+    _, store = run_eval
+    known = store.view(None).signals.get_training_samples(horizon_days=14)["label_known_at"]
+    latest = known.max().date()
+    samples = store.view(latest).signals.get_training_samples(known_by=latest, horizon_days=14)
+    symbols = set(samples["symbol"])
+    days = sorted({d.date() for d in known.quantile([0.1, 0.4, 0.7, 1.0], interpolation="lower")})
+    for day in days:
+        got = _ridges(samples, day, symbols, 20)
+        rows = store.view(day).signals.get_training_samples(known_by=day, horizon_days=14)
+        want = {
+            str(s): ridge_weights(fit_ridge(np.array(g["features"].tolist()), g["label"]))
+            for s, g in rows.groupby("symbol")
+            if len(g) >= 20
+        }
+        assert got.keys() == want.keys() and want, day
+        for s, (w, b) in want.items():
+            np.testing.assert_array_equal(got[s][0], w)
+            assert got[s][1] == b

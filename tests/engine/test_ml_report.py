@@ -159,3 +159,25 @@ def test_predicted_vs_realised_chart_shows_known_rows_and_decile_means():
     html = predicted_vs_realised_chart(frame)
     assert "symbol-days (400 of 400)" in html and "realised = predicted" in html
     assert predicted_vs_realised_chart(frame.iloc[:105]) == ""  # 5 known rows: no chart
+
+
+def test_a_shared_sample_reader_gives_the_same_importance_and_reads_once(retrained):
+    """The report reads the retrain's samples once for the ridge baselines and the network."""
+    from engine.evaluate import sample_reader
+
+    store, day, report = retrained
+    read = sample_reader(store)
+    calls = []
+
+    def counted(d, h):
+        calls.append((d, h))
+        return read(d, h)
+
+    shared, own = NetworkImportance(14), NetworkImportance(14)
+    shared(day, report)
+    own(day, report)
+    shared.compute(store, counted)
+    own.compute(store)
+    assert shared.mean == own.mean and shared.spread == own.spread and own.mean
+    assert calls == [(day, 14)]
+    assert read(day, 14) is read(day, 14)  # one read per (day, horizon)

@@ -7,16 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from sentinel.db import Store
 from sentinel.errors import LookAheadError
 from tests.future import scramble_after
-
-
-@pytest.fixture
-def pair(demo_store: Store):
-    cached = Store(engine=demo_store.engine)
-    cached.market.preload()
-    return demo_store, cached
 
 
 @pytest.mark.parametrize("end", [date(2015, 3, 2), date(2016, 6, 15), date(2017, 12, 29)])

@@ -8,15 +8,6 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from sentinel.db import Store
-
-
-@pytest.fixture
-def pair(demo_store: Store):
-    cached = Store(engine=demo_store.engine)
-    cached.market.preload()
-    return demo_store, cached
-
 
 @pytest.mark.parametrize("end", [date(2015, 2, 2), date(2016, 6, 15), date(2017, 12, 29)])
 def test_stale_symbols_and_the_universe_equal_the_sql_path(pair, demo_universe, end):

@@ -39,9 +39,13 @@ def test_the_panel_equals_its_definition(gaps, lo, hi, names):
     if any(gaps[::3]):  # about half the cases have no gap at all (the fast path)
         close[np.array(gaps).reshape(len(DATES), 4)] = np.nan
     rows = slice(min(lo, hi), max(lo, hi))
-    got = _cache(close).wide("close", rows, names)
+    cache = _cache(close)
+    got = cache.wide("close", rows, names)
     want = _panel_by_definition(close, rows, names)
     pd.testing.assert_frame_equal(got, want, check_freq=False)
+    # the numpy block (a strategy's array path) is the same panel without pandas
+    pd.testing.assert_frame_equal(cache.block("close", rows, names).frame(), got)
+    assert cache.block("close", slice(0, 5), SYMS).symbols.name == "symbol"
 
 
 @settings(max_examples=100, deadline=None)

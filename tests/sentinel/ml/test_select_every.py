@@ -98,3 +98,13 @@ def test_the_neutral_value_keeps_the_config_hash_and_another_changes_it():
     plain = validate_config(base).config_hash()
     assert validate_config({**base, "ml": {"select_every": 1}}).config_hash() == plain
     assert validate_config({**base, "ml": {"select_every": 4}}).config_hash() != plain
+
+
+def test_flatten_parses_the_final_boosters_in_training():
+    data = _sets()
+    res = train_many(data, nn=NN, leakage_diagnostic=False, metrics=False, flatten=True,
+                     counts={"AAA": (2, 3)})  # fmt: skip
+    plain = train_many(data, nn=NN, leakage_diagnostic=False, metrics=False)
+    for sym in data:  # picked now (BBB) and given counts (AAA) alike
+        assert "_flat" in vars(res[sym].model.xgb_)
+        assert "_flat" not in vars(plain[sym].model.xgb_)
