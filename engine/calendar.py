@@ -113,7 +113,9 @@ def data_gaps(
     if not len(sess):
         return None
     pos = np.searchsorted(dates, sess)
-    on_file = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == sess)
+    on_file = np.zeros(len(sess), dtype=bool)  # no bar on file at all: every session is a gap
+    if len(dates):
+        on_file = (pos < len(dates)) & (dates[np.minimum(pos, len(dates) - 1)] == sess)
     have = np.zeros((len(sess), len(symbols)), dtype=bool)  # session x symbol: a bar on file
     have[on_file] = ~np.isnan(close[pos[on_file]])
     any_bar = have.any(axis=1)

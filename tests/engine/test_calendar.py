@@ -106,6 +106,10 @@ def test_data_gaps_count_market_and_symbol_gaps_in_one_line():
     dates_all = np.array(sess, dtype="datetime64[D]")
     assert data_gaps("XNYS", sess[0], sess[-1], dates_all, full, ["AAA", "BBB", "CCC"],
                      listed[:3]) is None  # fmt: skip
+    # a store without any bar: every session is a gap (it raised IndexError)
+    none = data_gaps("XNYS", sess[0], sess[-1], np.array([], dtype="datetime64[D]"),
+                     np.ones((0, 1)), ["AAA"], listed[:1])  # fmt: skip
+    assert none is not None and f"{len(sess)} XNYS session(s) without any bar" in none
 
 
 @pytest.fixture(scope="module")
