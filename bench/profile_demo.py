@@ -59,6 +59,11 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("engine.config", "", "config"),
 )
 PROJECT = ("sentinel", "engine", "strategies", "cli")
+#: Callers whose whole subtree is one phase, wherever its innermost project frame lies (the
+#: report's network importance calls the network's predict, which is not training).
+OUTER: tuple[tuple[str, str], ...] = (
+    ("engine.ml_report", "report: ML sections (IC, importance, baselines)"),
+)
 
 
 def _module(frame: FrameType) -> str:
@@ -73,6 +78,9 @@ def classify(frame: FrameType | None) -> str:
         frame = frame.f_back
     if any(f.f_code.co_filename.startswith("<frozen importlib") for f in stack):
         return "imports"
+    for prefix, phase in OUTER:
+        if any(_module(f).startswith(prefix) for f in stack):
+            return phase
     for f in stack:  # innermost first
         mod = _module(f)
         if not mod.startswith(PROJECT):

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,28 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+@contextmanager
+def _retrain_marks(phases: _PhaseRSS) -> Iterator[None]:
+    """Mark each retrain's start and end in the phase table (the run's status messages do not:
+    its peak is in a retrain, and the weeks between retrains hold memory too)."""
+    import sentinel.ml.training as training
+
+    fit = training.train_as_of  # the planner imports it at each retrain: the wrapper is seen
+
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        phases.mark(f"retrain as of {kwargs.get('as_of')}")
+        try:
+            return fit(*args, **kwargs)
+        finally:
+            phases.mark("rebalances after the retrain")
+
+    training.train_as_of = marked
+    try:
+        yield
+    finally:
+        training.train_as_of = fit
+
+
 def ml_memory_child(db: str) -> dict[str, Any]:
     """The 500-symbol walk-forward ML backtest on a store built by another process: the peak RSS
     (VmHWM) of this process is the run's (plus imports), with RSS per phase of the run."""
@@ -239,7 +263,8 @@ def ml_memory_child(db: str) -> dict[str, Any]:
     })  # fmt: skip
     load = _load()
     t = time.perf_counter()
-    res = run_backtest(cfg, store=store, save=False, status=phases.mark)
+    with _retrain_marks(phases):
+        res = run_backtest(cfg, store=store, save=False, status=phases.mark)
     secs = time.perf_counter() - t
     phases.mark("done")
     phases.close()

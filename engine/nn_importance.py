@@ -124,14 +124,20 @@ class NetworkImportance:
     horizon_days: int
     book: Any = None
     day: date | None = None
-    report: Any = None
+    #: the latest retrain's networks and feature names: only what :meth:`compute` reads, so the
+    #: previous retrain's boosters are not kept alive through the next one (~90 MB at 500)
+    networks: dict[str, Any] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
     n_models: int = 0
     mean: dict[str, float] = field(default_factory=dict)
     spread: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, day: date, report: Any) -> None:
-        if any(hasattr(m, "nn_") for m in (getattr(report, "models", None) or {}).values()):
-            self.day, self.report = day, report
+        models = getattr(report, "models", None) or {}
+        networks = {s: m.nn_ for s, m in models.items() if hasattr(m, "nn_")}
+        if networks:
+            self.day, self.networks = day, networks
+            self.features = list(getattr(report, "features", None) or [])
 
     def compute(
         self, store: Any, read_samples: Callable[[date, int], Any] | None = None
@@ -141,12 +147,12 @@ class NetworkImportance:
         ``read_samples`` (:func:`engine.evaluate.sample_reader`) shares the read of those rows
         with the report's ridge baselines; by default they are read here.
         """
-        if self.report is None or self.mean:
+        if not self.networks or self.mean:
             return self
         from sentinel.ml.dataset import samples_to_arrays
         from sentinel.ml_features import FEATURE_NAMES
 
-        models = {s: m.nn_ for s, m in self.report.models.items() if hasattr(m, "nn_")}
+        models = self.networks
         view = store.view(self.day)
         if read_samples is not None:
             samples = read_samples(self.day, self.horizon_days)
@@ -156,7 +162,7 @@ class NetworkImportance:
         samples = samples[samples["symbol"].isin(set(models))]
         if self.book is not None and len(samples):
             samples = self.book.with_book_features(samples, view)
-        names = list(getattr(self.report, "features", None) or FEATURE_NAMES)
+        names = self.features or list(FEATURE_NAMES)
         drops = []
         # one BLAS thread: waking a second one for each small matmul cost more than it saved
         with threadpool_limits(limits=1, user_api="blas"):

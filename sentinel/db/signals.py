@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
 from sentinel.db.bounded import Bounded
-from sentinel.db.database import decode_json, decode_json_lists
+from sentinel.db.database import decode_float_rows, decode_json
 from sentinel.db.tables import MLPrediction, RegimeState
 from sentinel.timeutil import end_of_day_ts, require_date, to_date
 
@@ -176,7 +177,8 @@ class SignalRepository(Bounded):
     ) -> pd.DataFrame:
         """Samples whose label was known by ``known_by`` (default: the simulation date).
 
-        Columns: symbol, date, horizon_days, label, label_known_at, features (list of floats).
+        Columns: symbol, date, horizon_days, label, label_known_at, features (one float64
+        array per row: views of one 2-D array, see :func:`~sentinel.db.database.decode_float_rows`).
         """
         k = self._bound("training_samples", symbol, known_by)
         sql = (
@@ -194,12 +196,23 @@ class SignalRepository(Bounded):
             sql += " AND horizon_days = :h"
             params["h"] = int(horizon_days)
         rows = self.db.rows(sql + " ORDER BY symbol, date", **params)
+        texts = [r[5] for r in rows]  # kept out of the frame: pandas would copy them to Arrow
         df = pd.DataFrame.from_records(
-            rows, columns=["symbol", "date", "horizon_days", "label", "label_known_at", "features"]
+            [r[:5] for r in rows],
+            columns=["symbol", "date", "horizon_days", "label", "label_known_at"],
         )
+        del rows
         df["date"] = pd.to_datetime(df["date"].astype(str))
         df["label_known_at"] = pd.to_datetime(df["label_known_at"].astype(str))
-        df["features"] = decode_json_lists(df["features"], self.db.decoded_json)
+        sym, day = df["symbol"].to_numpy(), df["date"].to_numpy()
+        decoded = decode_float_rows(
+            texts, lambda i: f"training_samples: features of {sym[i]} on {str(day[i])[:10]}"
+        )
+        del texts
+        features = np.empty(len(decoded), dtype=object)  # one float64 row per sample
+        for i, row in enumerate(decoded):
+            features[i] = row
+        df["features"] = features
         return df
 
     def symbols_with_samples(self, horizon_days: int) -> set[str]:

@@ -29,3 +29,19 @@ def test_phases_record_rss_growth_and_render() -> None:
     table = phase_table({"phases": phases.phases}).splitlines()
     assert len(table) == 4 and table[3].startswith("| after 40 MB |")
     del block
+
+
+def test_retrains_are_marked_and_the_trainer_is_restored(monkeypatch) -> None:
+    import sentinel.ml.training as training
+    from bench.scale import _retrain_marks
+
+    seen = []
+    monkeypatch.setattr(training, "train_as_of", lambda store, **kw: seen.append(kw) or "fit")
+    fit = training.train_as_of
+    phases = _PhaseRSS()
+    with _retrain_marks(phases):
+        assert training.train_as_of(None, as_of="2019-01-04") == "fit"
+    phases.close()
+    assert training.train_as_of is fit and seen == [{"as_of": "2019-01-04"}]
+    assert [p["phase"] for p in phases.phases] == [
+        "start", "retrain as of 2019-01-04", "rebalances after the retrain"]  # fmt: skip

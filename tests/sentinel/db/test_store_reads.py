@@ -195,7 +195,7 @@ def test_training_samples_known_by(any_store):
     assert any_store.db.count("training_samples") == 3
     known = any_store.signals.get_training_samples("AAA", known_by=date(2016, 1, 22))
     assert list(known["date"].dt.day) == [1, 8]
-    assert known["features"].iloc[1] == [8.0] * 20
+    assert known["features"].iloc[1].tolist() == [8.0] * 20
     any_store = any_store.view(date(2016, 1, 20))
     assert len(any_store.signals.get_training_samples("AAA")) == 1
     with pytest.raises(LookAheadError, match="training_samples"):
