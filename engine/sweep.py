@@ -59,7 +59,10 @@ __all__ = [
 
 # -- the score cache ---------------------------------------------------------------------------
 SCORE_FIELDS = ("data", "universe", "rebalance", "seed")
-ML_FIELDS = ("enabled", "mode", "retrain", "horizon_days", "min_samples", "max_epochs")
+#: ml keys that do not change the scores: the ratio is applied on replay, and where training
+#: runs gives the same models. Every other ml key is part of the score key: a key missing here
+#: once made a grid over ml.model replay one kind's scores for every kind.
+ML_REPLAYED = ("blend_ratio", "train_executor")
 
 
 def store_fingerprint(store: Store) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def score_key(cfg: RunConfig, start: date, end: date, fingerprint: dict[str, Any
     dumped = cfg.model_dump(mode="json")
     parts = {k: dumped[k] for k in SCORE_FIELDS}
     parts["rebalance"] = {k: v for k, v in parts["rebalance"].items() if k != "min_trade_weight"}
-    parts["ml"] = {k: dumped["ml"][k] for k in ML_FIELDS}
+    parts["ml"] = {k: v for k, v in dumped["ml"].items() if k not in ML_REPLAYED}
     parts["span"] = [str(start), str(end)]
     parts["store"] = fingerprint
     blob = json.dumps(parts, sort_keys=True, default=str)

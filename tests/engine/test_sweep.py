@@ -320,3 +320,24 @@ def test_ctrl_c_stops_the_workers_and_says_what_was_kept(demo_db, tmp_path):
     assert proc.returncode == 130, stderr
     assert f"stopped: {kept} of 24 points finished and kept in {out / 'points'}" in stderr
     assert "Traceback" not in stderr
+
+
+def test_every_ml_key_that_changes_scores_is_in_the_score_key():
+    """A grid over ml.model (or target, label_from, select_every, features) must not replay one
+    variant's cached scores for another: only the blend ratio and the training executor, which
+    leave the scores unchanged, are left out of the key."""
+    from engine.config import validate_config
+    from engine.sweep import score_key
+
+    base = validate_config({**BASE, "ml": {**BASE["ml"], "model": "per_symbol",
+                                           "target": "return"}})  # fmt: skip
+    key = score_key(base, base.start, base.end, {})
+    changed = {
+        "ml.model": "pooled", "ml.target": "excess", "ml.label_from": "next_open",
+        "ml.select_every": 3, "ml.features": ["default", "return_120d"], "ml.max_epochs": 7,
+    }  # fmt: skip
+    for path, value in changed.items():
+        other = base.with_updates({path: value})
+        assert score_key(other, other.start, other.end, {}) != key, path
+    same = base.with_updates({"ml.blend_ratio": 0.9, "ml.train_executor.kind": "dask"})
+    assert score_key(same, same.start, same.end, {}) == key
