@@ -21,8 +21,11 @@ from sentinel.api._json import SafeJSONResponse
 
 #: At most this many errors are listed (then one item says how many more there were).
 MAX_ERRORS = 8
-#: Longest part of a location (a key of the request may be long) and longest message.
-MAX_LOC_PART = 48
+#: Longest part of a location (a key of the request may be long) and longest message. Every
+#: settings key is at most 26 characters; a longer, unknown key is named by its first 31 and an
+#: ellipsis, so an answer never echoes a 40-character string of the request (the fuzz test's
+#: echo rule; at 48 it found a 40-character key echoed whole).
+MAX_LOC_PART = 32
 MAX_MSG = 160
 _CLOSE = {"Connection": "close"}
 
