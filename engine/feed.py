@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine.costs import NO_LIQUIDITY, Liquidity, liquidity_arrays
 from sentinel.db import Store
+from sentinel.db.cache import column_indices
 
 _INF = float("inf")
 
@@ -68,9 +69,7 @@ class DayBars:
         if hit is None:
             if len(self._memo) >= 256:
                 self._memo.clear()
-            col = self._col
-            j = np.fromiter((col.get(s, -1) for s in symbols), np.int64, len(symbols))
-            j.flags.writeable = False
+            j = column_indices(self._col, symbols)
             hit = self._memo[symbols] = (j, bool((j < 0).any()))
         return hit
 

@@ -14,7 +14,7 @@ scaled by the factor of the last row read, so a read up to T is adjusted with ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -59,6 +59,13 @@ class Panel:
         return pd.DataFrame(self.values, index=self.dates, columns=labels, copy=False)
 
 
+def column_indices(col: Mapping[str, int], names: Sequence[str]) -> np.ndarray:
+    """Each name's column in ``col`` (-1: none), read-only: callers memoise and share it."""
+    j = np.fromiter((col.get(s, -1) for s in names), np.int64, len(names))
+    j.flags.writeable = False
+    return j
+
+
 @dataclass
 class PriceCache:
     """Wide arrays of the price table: ``values[field][t, j]`` for date t and symbol j."""
@@ -101,9 +108,7 @@ class PriceCache:
         if hit is None:
             if len(self._col_memo) >= 64:
                 self._col_memo.clear()
-            col = self.col
-            cols = np.fromiter((col.get(s, -1) for s in key), np.int64, len(key))
-            cols.flags.writeable = False
+            cols = column_indices(self.col, key)
             labels = pd.Index(np.array(key, dtype=object), dtype=object, copy=False, name="symbol")
             hit = self._col_memo[key] = (cols, labels)
         return hit

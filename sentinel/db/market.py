@@ -359,11 +359,8 @@ class MarketView(Bounded):
         field: str = "close",
     ) -> pd.DataFrame:
         """Wide panel (date x symbol) of one price field, as of ``end_date``."""
-        cache = self._cache()
-        if cache is not None:
-            end = self._bound("prices", None, end_date)
-            names = None if symbols is None else list(symbols)
-            return cache.wide(field, cache.rows(end, None, days), names)
+        if self._cache() is not None:
+            return self.get_close_block(symbols, days, end_date, field).frame()
         long = self.get_price_panel(symbols, days, end_date)
         return long.pivot(index="date", columns="symbol", values=field)
 

@@ -101,6 +101,7 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
 
     def _set_state(self, booster: Any, scaler: Any, *, n_samples: int) -> XGBRegressorModel:
         self.booster_ = booster
+        self.__dict__.pop("_flat", None)  # parsed from the previous booster, if any
         self.scaler_ = scaler  # sklearn StandardScaler fitted on the training rows
         self.n_features_in_ = int(scaler.mean_.shape[0])
         self.n_samples_ = int(n_samples)
@@ -112,10 +113,10 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         parse costs ~10 ms a booster: walk-forward training does it in its worker thread)."""
         if not hasattr(self, "booster_"):
             raise NotFittedError(self)
-        cached = self.__dict__.get("_flat")
-        if cached is None or cached[0] is not self.booster_:
-            cached = self._flat = (self.booster_, flatten_booster(self.booster_))
-        return cached[1]
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            flat = self._flat = flatten_booster(self.booster_)
+        return flat
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted horizon return per row."""
