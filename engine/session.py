@@ -197,11 +197,11 @@ def ensure_samples(
         return
     full = store.view(None)
     span = full.market.price_span()
-    have = full.signals.get_training_samples(horizon_days=cfg.ml.horizon_days)
-    if span and not have.empty:
+    newest = full.signals.newest_sample_date(cfg.ml.horizon_days)
+    if span and newest is not None:
         # samples are final up to (last bar - horizon); newer ones cannot exist yet
         newest_possible = span[1].toordinal() - cfg.ml.horizon_days - 7
-        if have["date"].max().date().toordinal() >= newest_possible:
+        if newest.toordinal() >= newest_possible:
             return
     status("generating training samples (labels stamped with the day they were known)")
     generate_samples(full, horizon_days=cfg.ml.horizon_days, book=book)
@@ -450,6 +450,8 @@ def build_session(
         warnings.append(SURVIVORSHIP_WARNING)
     if planner is None:
         planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status)
+        if simulate and cfg.ml.walk_forward:
+            store.signals.preload_samples()  # decoded once; every retrain's read is a filter
     decider = ScoredStrategy(planner, strategy or cfg.strategy.build(), universe)
     return Session(cfg, store, universe, planner, decider, warnings, days, survivors)
 

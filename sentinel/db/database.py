@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import SQLModel
 
 from sentinel.db.cache import PriceCache
+from sentinel.db.samples import SampleCache
 from sentinel.errors import NotFoundError, SentinelError
 
 
@@ -34,6 +35,7 @@ class Database:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._prices: PriceCache | None = None  # the price cache, shared with every view
+        self.samples: SampleCache | None = None  # the decoded training samples (SampleCache)
 
     # -- the in-memory price cache -----------------------------------------------------------
     def keep_cache(self, cache: PriceCache) -> None:
@@ -147,6 +149,8 @@ class Database:
             "index_membership",
         ):  # the cache and its memo of dated tables (MarketView._spans) follow these
             self.drop_cache()
+        if table == "training_samples":
+            self.samples = None
         mark = "?" if self.dialect == "sqlite" else "%s"
         updates = [c for c in cols if c not in keys] if update is None else update
         action = (

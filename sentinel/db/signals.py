@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
 from sentinel.db.bounded import Bounded
 from sentinel.db.database import decode_float_rows, decode_json
+from sentinel.db.samples import SampleCache, sample_frame
 from sentinel.db.tables import MLPrediction, RegimeState
 from sentinel.timeutil import end_of_day_ts, require_date, to_date
 
@@ -195,25 +195,33 @@ class SignalRepository(Bounded):
         if horizon_days is not None:
             sql += " AND horizon_days = :h"
             params["h"] = int(horizon_days)
+        if self.db.samples is not None:
+            return self.db.samples.frame(symbol, k, horizon_days)
         rows = self.db.rows(sql + " ORDER BY symbol, date", **params)
-        texts = [r[5] for r in rows]  # kept out of the frame: pandas would copy them to Arrow
-        df = pd.DataFrame.from_records(
-            [r[:5] for r in rows],
-            columns=["symbol", "date", "horizon_days", "label", "label_known_at"],
-        )
-        del rows
-        df["date"] = pd.to_datetime(df["date"].astype(str))
-        df["label_known_at"] = pd.to_datetime(df["label_known_at"].astype(str))
-        sym, day = df["symbol"].to_numpy(), df["date"].to_numpy()
-        decoded = decode_float_rows(
-            texts, lambda i: f"training_samples: features of {sym[i]} on {str(day[i])[:10]}"
-        )
-        del texts
-        features = np.empty(len(decoded), dtype=object)  # one float64 row per sample
-        for i, row in enumerate(decoded):
-            features[i] = row
-        df["features"] = features
-        return df
+        return sample_frame(rows, decode_float_rows)
+
+    def preload_samples(self) -> None:
+        """Decode the whole table once for every view of this database (a walk-forward run
+        reads the samples known at each retrain); reads stay bounded as before and any write
+        to the table drops the cache (:mod:`sentinel.db.samples`)."""
+        if self.db.samples is None:
+            rows = self.db.rows(
+                "SELECT symbol, date, horizon_days, label, label_known_at, features"
+                " FROM training_samples ORDER BY symbol, date"
+            )
+            self.db.samples = SampleCache.from_frame(sample_frame(rows, decode_float_rows))
+
+    def newest_sample_date(self, horizon_days: int) -> date | None:
+        """The latest sample date for the horizon among samples known by the bound (None: no
+        sample), without reading the samples."""
+        k = self._bound("training_samples", None, None)
+        sql = "SELECT MAX(date) FROM training_samples WHERE horizon_days = :h"
+        params: dict[str, Any] = {"h": int(horizon_days)}
+        if k is not None:
+            sql += " AND label_known_at <= :k"
+            params["k"] = k
+        value = self.db.rows(sql, **params)[0][0]
+        return None if value is None else to_date(value)
 
     def symbols_with_samples(self, horizon_days: int) -> set[str]:
         """Symbols that have any training sample for the horizon (known by the bound, if any)."""

@@ -15,7 +15,18 @@ class BaseModel:
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        """``__init__`` parameter names in declaration order (``*args`` refused, as in sklearn)."""
+        """``__init__`` parameter names in declaration order (``*args`` refused, as in sklearn).
+
+        Memoised per class (``inspect.signature`` costs ~0.2 ms and a walk-forward run clones
+        thousands of models); a copy is returned, so callers may change their list."""
+        names = cls.__dict__.get("_param_names_memo")
+        if names is None:
+            names = cls._inspect_param_names()
+            cls._param_names_memo = names  # type: ignore[attr-defined]
+        return list(names)
+
+    @classmethod
+    def _inspect_param_names(cls) -> list[str]:
         init = cls.__init__
         if init is object.__init__:
             return []

@@ -682,7 +682,7 @@ def train_many(
     val_fraction: float = 0.2,
     leakage_diagnostic: bool = True,
     refit: str = "all",
-    xgb_workers: int = 1,
+    xgb_workers: int = 2,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     metrics: bool = True,
@@ -706,7 +706,10 @@ def train_many(
         ``"train"``: keep the inner model (cheaper; metrics describe exactly that model).
     xgb_workers
         Threads fitting boosters while TensorFlow trains the networks (xgboost releases the
-        GIL); on 2 cores, 1 worker next to 1 TF thread uses both.
+        GIL; each booster uses one thread). Two: when the networks need less time than the
+        boosters (refits with given epoch counts, e.g. ``ml.select_every``), the boosters
+        alone fill both cores of the 2-core target instead of one. The boosters do not depend
+        on which thread fits them.
     progress
         Called as ``progress(done, total)`` in epoch steps: the inner (early-stopped) pass
         counts up to ``nn.max_epochs``, the refit (``refit="all"``) from there to twice that,
