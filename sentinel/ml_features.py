@@ -9,7 +9,8 @@ values known on or before T. Both paths run the *same* code on the *same* window
 - :func:`compute_feature_matrix` builds, for every date, the trailing window as one row of a 2-D
   ``sliding_window_view`` (earlier dates are NaN-padded on the left) and evaluates all features
   row-wise with numpy (the exponential averages step through the window's columns for all rows
-  at once, with ``scipy.signal.lfilter``'s float operations: see :func:`_ema_last`).
+  at once, with ``scipy.signal.lfilter``'s float operations, their inputs computed once per
+  series rather than once per column: see :func:`_ema_features`).
 - :func:`features_as_of` takes the last ``FEATURE_WINDOW`` rows <= T, pads them the same way and
   evaluates the same function on that single row. Equality with the matrix row is by construction.
 
@@ -214,10 +215,14 @@ def _tail_rows(
 
 
 # ----------------------------------------------------------------------------- window algebra
+def _padded(values: np.ndarray, width: int) -> np.ndarray:
+    """``values`` as float64 after ``width - 1`` NaNs (the series :func:`_windows` slides over)."""
+    return np.concatenate([np.full(width - 1, np.nan), np.asarray(values, dtype=np.float64)])
+
+
 def _windows(values: np.ndarray, width: int) -> np.ndarray:
     """One trailing window per date (row i ends at ``values[i]``), NaN-padded on the left."""
-    padded = np.concatenate([np.full(width - 1, np.nan), np.asarray(values, dtype=np.float64)])
-    return sliding_window_view(padded, width)
+    return sliding_window_view(_padded(values, width), width)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -239,7 +244,12 @@ def _true_range(h: np.ndarray, lo: np.ndarray, prev: np.ndarray) -> np.ndarray:
 
 
 def _ema_features(
-    c: np.ndarray, h: np.ndarray, lo: np.ndarray, start: np.ndarray, n_valid: np.ndarray
+    c: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    start: np.ndarray,
+    n_valid: np.ndarray,
+    padded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ATR(14) / close, RSI(14) and MACD / close per window, as ``ta`` on each window.
 
@@ -255,6 +265,10 @@ def _ema_features(
     them). A column of a ``sliding_window_view`` is a contiguous slice of the series, so a step
     reads a few kB instead of streaming window matrices through memory, and importing
     ``scipy.signal`` (~1 s) is no longer needed.
+
+    ``padded``: the NaN-padded close, high and low series whose :func:`_windows` are ``c``, ``h``
+    and ``lo`` (a feature matrix). The steps then take their inputs from :func:`_series_steps`
+    (computed once per series, not once per window column).
     """
     n, width = c.shape
     rows = np.arange(n)
@@ -269,10 +283,15 @@ def _ema_features(
     x = np.empty((5, n))
     y = np.empty((5, n))
     t = np.empty((5, n))
+    z = np.empty((5, n))  # set from the first column's inputs
     no_prev = np.full(n, np.nan)
     warm = start + _ATR_N  # columns before this hold the ATR seed
     with np.errstate(invalid="ignore"):  # NaN compares and inf * 0, silent as in lfilter
+        steps = _series_steps(padded, width, warm, seed, a1) if padded is not None else None
         for k in range(width):
+            if steps is not None and k:
+                steps.step(k, y, z)
+                continue
             ck, prev = c[:, k], (c[:, k - 1] if k else no_prev)
             if k:
                 diff = ck - prev
@@ -302,6 +321,81 @@ def _ema_features(
     )
 
 
+class _SeriesSteps:
+    """The recursion's inputs of every window column of one padded series, precomputed.
+
+    Column ``k`` of a window matrix is ``series[k : k + n]``, so the RSI moves, the filled
+    closes and the true ranges of all columns are slices of one array each, and ``b0 * x`` is
+    computed once over the series. Rows still in their ATR warm-up (``k < warm``: a prefix of
+    the rows, since ``warm`` does not increase) read their own seed instead of the true range.
+
+    The inputs are finite and >= +0 (checked by :func:`_series_steps`), so ``x * 0`` is +0 and
+    no state is ever -0 or negative: ``z = x * 0 - y * a1`` is then ``y * -a1`` to the bit
+    (``0 - v`` is ``-v`` for every ``v`` but +0, and ``y * a1`` is never +0 as ``a1 < 0``), and
+    a step is two operations instead of five.
+    """
+
+    def __init__(self, bx: np.ndarray, seed: np.ndarray, warm: np.ndarray, a1: np.ndarray):
+        n = len(seed)
+        self.bx, self.n, self.na1 = bx, n, -a1
+        self.bseed = _EMA_ALPHAS[4] * seed
+        # rows [0, in_warmup[k]) are in the ATR warm-up at column k
+        self.in_warmup = np.searchsorted(-warm, -np.arange(bx.shape[1] - n + 1), side="left")
+
+    def step(self, k: int, y: np.ndarray, z: np.ndarray) -> None:
+        """``y = z + b0 * x; z = x * 0 - y * a1`` for window column ``k`` (``k >= 1``)."""
+        np.add(z, self.bx[:, k : k + self.n], out=y)
+        m = int(self.in_warmup[k])
+        if m:
+            np.add(z[4, :m], self.bseed[:m], out=y[4, :m])
+        np.multiply(y, self.na1, out=z)
+
+
+def _series_steps(
+    padded: tuple[np.ndarray, np.ndarray, np.ndarray],
+    width: int,
+    warm: np.ndarray,
+    seed: np.ndarray,
+    a1: np.ndarray,
+) -> _SeriesSteps | None:
+    """The steps of :func:`_ema_features` for windows of ``padded`` (None: not applicable).
+
+    Applies when the series are finite after the ``width - 1`` padding NaNs (each window's
+    valid part is then its right end: the filled close of a padding column is the series'
+    first close, and the warm-up ends fall with the row) and every input the steps read is
+    finite and >= +0 (see :class:`_SeriesSteps`); else the caller takes the general path.
+    """
+    cp, hp, lp = padded
+    body = slice(width - 1, None)
+    if not (
+        np.isfinite(cp[body]).all()
+        and np.isfinite(hp[body]).all()
+        and np.isfinite(lp[body]).all()
+        and (np.diff(warm) <= 0).all()
+    ):
+        return None
+    length = len(cp)
+    x = np.empty((5, length))
+    diff = np.empty(length)
+    diff[0] = np.nan
+    np.subtract(cp[1:], cp[:-1], out=diff[1:])
+    x[0] = np.where(diff > 0, diff, 0.0)
+    x[1] = np.where(diff < 0, -diff, 0.0)
+    x[2] = cp
+    x[2, : width - 1] = cp[width - 1]
+    x[3] = x[2]
+    x[4, :width] = 0.0  # the padding's true ranges: always in the warm-up, never read
+    x[4, width:] = _true_range(hp[width:], lp[width:], cp[width - 1 : -1])
+    if not _plain(x) or not _plain(seed):
+        return None
+    return _SeriesSteps(np.multiply(_EMA_ALPHAS[:, None], x), seed, warm, a1)
+
+
+def _plain(values: np.ndarray) -> bool:
+    """Every value finite and >= +0 (no -0)."""
+    return bool(np.isfinite(values).all() and not np.signbit(values).any())
+
+
 def _bollinger_position(close: np.ndarray) -> np.ndarray:
     """(close - lower) / (upper - lower) of ``ta``'s 20-day, 2-sigma band; 0.5 for zero width."""
     last = close[:, -_BB_N:]
@@ -324,8 +418,17 @@ def _volume_features(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return normalized, trend
 
 
-def _stock_features(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Features 0..14 (everything computed from the stock's own bars), one row per window."""
+def _stock_features(
+    c: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    v: np.ndarray,
+    padded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Features 0..14 (everything computed from the stock's own bars), one row per window.
+
+    ``padded``: see :func:`_ema_features` (the same values, computed faster).
+    """
     n_valid = np.isfinite(c).sum(axis=1)
     start = c.shape[1] - n_valid
     last = c[:, -1]
@@ -333,7 +436,7 @@ def _stock_features(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray)
     wav_score, d1, d4 = wavelet.components_from_log_windows(np.log(c[:, -wavelet.WINDOW :]))
     del wav_score
     volume_normalized, volume_trend = _volume_features(v)
-    atr, rsi, macd = _ema_features(c, h, lo, start, n_valid)
+    atr, rsi, macd = _ema_features(c, h, lo, start, n_valid, padded)
     columns = [
         last / c[:, -2] - 1.0,
         last / c[:, -6] - 1.0,
@@ -448,8 +551,10 @@ def compute_feature_matrix(
     dates, cols = _clean_arrays(prices)
     raw = np.full((len(dates), NUM_FEATURES), np.nan)
     if len(dates):
-        blocks = [_windows(cols[c], FEATURE_WINDOW) for c in _BLOCK_COLUMNS]
-        raw[:, :15] = _stock_features(*blocks)
+        series = {c: _padded(cols[c], FEATURE_WINDOW) for c in _BLOCK_COLUMNS}
+        blocks = [sliding_window_view(series[c], FEATURE_WINDOW) for c in _BLOCK_COLUMNS]
+        padded = (series["close"], series["high"], series["low"])
+        raw[:, :15] = _stock_features(*blocks, padded=padded)
         sent = _clean_series(sentiment)
         if sent is not None:
             raw[:, 15] = _align(sent, dates)

@@ -23,9 +23,9 @@ from sentinel.db import ScoreRecord, Store
 from sentinel.ml.blend import blend_scores, return_to_score
 from sentinel.ml.errors import load_problem
 from sentinel.ml.policy import MLPolicy
-from sentinel.regime import get_regime_adjusted_return, quote_data_panel
+from sentinel.regime import get_regime_adjusted_return, quote_data_block, quote_data_panel
 from sentinel.timeutil import end_of_day_ts
-from sentinel.wavelet import WINDOW, wavelet_scores_panel
+from sentinel.wavelet import WINDOW, wavelet_scores_arrays
 
 #: Trading days of history read on a rebalance day (wavelet window, regime's 200-day average).
 LOOKBACK_DAYS = 260
@@ -74,13 +74,15 @@ class Analyzer:
         present = [s for s in syms if s in closes.columns]
         if not present:
             return {}
-        panel = wavelet_scores_panel(closes[present], pd.Timestamp(d))
+        if present != closes.columns.tolist():  # a block read of syms is already in order
+            closes = closes[present]
+        values, valid = wavelet_scores_arrays(closes, pd.Timestamp(d))
         ts = end_of_day_ts(d)
-        valid = panel[panel["valid"]]
-        score, d1, d4 = (valid[c].to_numpy(dtype="float64").tolist() for c in ("score", "d1", "d4"))
+        names = np.asarray(present, dtype=object)[valid].tolist()
+        score, d1, d4 = values[valid].T.tolist()
         records = {
             sym: ScoreRecord(sym, d, ts, s, {"wavelet_d1": c1, "wavelet_d4": c4})
-            for sym, s, c1, c4 in zip(valid.index, score, d1, d4, strict=True)
+            for sym, s, c1, c4 in zip(names, score, d1, d4, strict=True)
         }
         view.signals.save_scores(records.values())
         return records
@@ -240,7 +242,9 @@ class Planner:
     backfill does not pay for retrains whose predictions already exist.
     """
 
-    needs_bars = True  # scores read the trailing bars (wavelet, regime quotes)
+    #: The runner need not read the long bars for :meth:`scores`: it reads the close block it
+    #: needs through the view (building the long frame cost more than the scores that use it).
+    needs_bars = False
 
     def __init__(
         self,
@@ -326,12 +330,20 @@ class Planner:
         return view.market.get_price_panel(symbols, days=LOOKBACK_DAYS, end_date=_today(view))
 
     def scores(self, view: Store, bars: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``view.day``."""
+        """The scores frame (see :data:`SCORE_COLUMNS`) of the universe as of ``view.day``.
+
+        ``bars``: the :meth:`history` of the universe, if the caller has read it; else the
+        closes of the same trailing ``LOOKBACK_DAYS`` are read as a block (the same numbers).
+        """
         d = _today(view)
         self._fit_pending()
         symbols = self.universe(d)
-        bars = self.history(view, symbols) if bars is None else bars
-        closes = bars.pivot(index="date", columns="symbol", values="close")
+        block = None
+        if bars is None:
+            block = view.market.get_close_block(symbols, days=LOOKBACK_DAYS, end_date=d)
+            closes = block.frame()
+        else:
+            closes = bars.pivot(index="date", columns="symbol", values="close")
         wavelet = self.analyzer.update_scores(view, symbols, closes)
         ml_on = self.policy.enabled and self.policy.mode != "off"
         use_ml = ml_on and self.predictor is not None
@@ -339,7 +351,11 @@ class Planner:
         if use_ml:
             if self.book is not None:
                 features = self.book.panel_as_of(list(wavelet), view)
-            quotes = quote_data_panel(bars, wavelet)
+            quotes = (
+                quote_data_panel(bars, wavelet)
+                if block is None
+                else quote_data_block(block.values, block.dates, block.symbols, wavelet)
+            )
         return self.blender.predict_and_blend(
             view, wavelet, features, self.predictor if use_ml else None,
             blend_ratio=self.policy.blend_ratio, ml_enabled=ml_on, quotes=quotes,

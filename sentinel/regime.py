@@ -62,6 +62,10 @@ MAX_DAMPENING = 0.5
 _SCORE_WEIGHTS = {"trend": 0.30, "crossover": 0.20, "momentum": 0.25, "position": 0.15}
 _TURBULENCE_WEIGHT = 0.10
 _YEAR = 252
+_QUOTE_KEYS = (
+    "date", "price", "n_days", "ma20", "ma50", "ma200", "return_20d", "volatility_20d",
+    "high_52w", "low_52w", "position_52w",
+)  # fmt: skip
 
 __all__ = [
     "REGIME_NAMES",
@@ -70,6 +74,7 @@ __all__ = [
     "fit_regime_model",
     "get_regime_adjusted_return",
     "quote_data_as_of",
+    "quote_data_block",
     "quote_data_from_prices",
     "quote_data_panel",
     "regime_as_of",
@@ -125,13 +130,93 @@ def quote_data_panel(bars: pd.DataFrame, symbols: Iterable[str]) -> dict[str, di
     ok = last_of_date & np.isfinite(close) & (close > 0)
     codes, when, close = codes[ok], when[ok], close[ok]
     bounds = np.searchsorted(codes, np.arange(len(names) + 1))
-    out: dict[str, dict[str, Any]] = {}
+    items = []
     for i, name in enumerate(names):
         if not n_rows[i]:  # not asked for
             continue
         lo, hi = bounds[i], bounds[i + 1]
-        out[name] = _quote_from_closes(close[lo:hi], when[hi - 1] if hi > lo else None)
-    return out
+        items.append((name, close[lo:hi], when[hi - 1] if hi > lo else None))
+    return _quotes_of(items)
+
+
+def quote_data_block(
+    values: np.ndarray, dates: pd.DatetimeIndex, symbols: Iterable[str], wanted: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """:func:`quote_data_panel` of a wide close block (date x symbol, NaN: no bar).
+
+    The block is what :meth:`~sentinel.db.market.MarketView.get_close_block` returns for
+    the same read as the long bars: the same closes, so the same summaries; a column with a
+    close but no usable one (non-finite or <= 0) gets the summary of no bars, as in the panel.
+    """
+    want = set(wanted)
+    names = list(symbols)
+    if not want or not names:
+        return {}
+    when = dates.to_numpy(dtype="datetime64[ns]")
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(values) & (values > 0)
+    if len(values) >= _YEAR and usable.all():  # every symbol has a full year: no per-column mask
+        order = sorted((name, j) for j, name in enumerate(names) if name in want)
+        cols = [j for _, j in order]
+        if not cols:
+            return {}
+        window = np.ascontiguousarray(values[-_YEAR:, cols].T)
+        rows = _year_quotes(window, [when[-1]] * len(cols), [len(values)] * len(cols))
+        return {name: row for (name, _), row in zip(order, rows, strict=True)}
+    items = []
+    for j, name in enumerate(names):
+        if name not in want:
+            continue
+        rows = np.flatnonzero(usable[:, j])
+        items.append((name, values[rows, j], when[rows[-1]] if len(rows) else None))
+    items.sort(key=lambda item: item[0])
+    return _quotes_of(items)
+
+
+def _quotes_of(
+    items: list[tuple[str, np.ndarray, np.datetime64 | None]],
+) -> dict[str, dict[str, Any]]:
+    """:func:`_quote_from_closes` of each (name, clean closes, last date), in order.
+
+    Symbols with a full year of closes are summarised together (:func:`_year_quotes`: the
+    same float operations row-wise), the others one by one.
+    """
+    full = [i for i, (_, closes, _) in enumerate(items) if len(closes) >= _YEAR]
+    year = {}
+    if full:
+        window = np.stack([items[i][1][-_YEAR:] for i in full])  # one C-contiguous row each
+        lasts = [items[i][2] for i in full]
+        counts = [len(items[i][1]) for i in full]
+        year = dict(zip(full, _year_quotes(window, lasts, counts), strict=True))
+    return {
+        name: year[i] if i in year else _quote_from_closes(closes, last)
+        for i, (name, closes, last) in enumerate(items)
+    }
+
+
+def _year_quotes(
+    close: np.ndarray, lasts: list[np.datetime64 | None], counts: list[int]
+) -> list[dict[str, Any]]:
+    """:func:`_quote_from_closes` of rows of a year of closes each (``close``: C-contiguous,
+    ``_YEAR`` columns). Each statistic is the 1-D one's reduction along a contiguous row, so
+    the floats are the same (the tests compare them bit for bit)."""
+    price = close[:, -1]
+    ma20 = close[:, -20:].mean(axis=1)
+    ma50 = close[:, -50:].mean(axis=1)
+    ma200 = close[:, -200:].mean(axis=1)
+    ret20 = price / close[:, -21] - 1.0
+    daily = close[:, -20:] / close[:, -21:-1] - 1.0
+    vol = daily.std(axis=1, ddof=1) * math.sqrt(_YEAR)
+    high, low = close.max(axis=1), close.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        position = np.where(high > low, (price - low) / (high - low), 0.5)
+    days = np.array(lasts, dtype="datetime64[D]").astype(str).tolist()
+    columns = zip(
+        days, price.tolist(), counts, ma20.tolist(), ma50.tolist(), ma200.tolist(),
+        ret20.tolist(), vol.tolist(), high.tolist(), low.tolist(), position.tolist(),
+        strict=True,
+    )  # fmt: skip
+    return [dict(zip(_QUOTE_KEYS, row, strict=True)) for row in columns]
 
 
 def _quote_from_closes(closes: np.ndarray, last: np.datetime64 | None) -> dict[str, Any]:

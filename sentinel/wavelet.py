@@ -64,6 +64,7 @@ __all__ = [
     "wavelet_as_of",
     "wavelet_components",
     "wavelet_history",
+    "wavelet_scores_arrays",
     "wavelet_scores_panel",
 ]
 
@@ -176,6 +177,18 @@ def wavelet_scores_panel(closes: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.
     Symbols whose last ``WINDOW`` rows are all valid share one ``wavedec`` call; the few with
     gaps (missing or non-positive closes) are handled one by one on their own valid closes.
     """
+    values, valid = wavelet_scores_arrays(closes, as_of)
+    # one frame from the arrays: writing into a frame per column cost more than the transform
+    out = pd.DataFrame(values, columns=_COLUMNS, index=pd.Index(closes.columns, name="symbol"))
+    out["valid"] = valid
+    return out
+
+
+def wavelet_scores_arrays(
+    closes: pd.DataFrame, as_of: str | pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wavelet_scores_panel` as arrays: (score, d1, d4) per column of ``closes`` (one row
+    each, in column order) and ``valid``; for callers that need no frame (the planner)."""
     panel = closes.sort_index() if not closes.index.is_monotonic_increasing else closes
     end = panel.index.searchsorted(pd.Timestamp(as_of), side="right")
     tail = panel.iloc[max(0, end - WINDOW) : end].to_numpy(dtype=np.float64).T  # symbol x time
@@ -192,7 +205,4 @@ def wavelet_scores_panel(closes: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.
         if result is not None:
             values[i] = result
             valid[i] = True
-    # one frame from the arrays: writing into a frame per column cost more than the transform
-    out = pd.DataFrame(values, columns=_COLUMNS, index=pd.Index(panel.columns, name="symbol"))
-    out["valid"] = valid
-    return out
+    return values, valid

@@ -143,3 +143,106 @@ def test_feature_matrix_columns_use_the_new_averages() -> None:
     ):
         want = np.where(np.isfinite(want), want, mf.DEFAULT_FEATURES[name])
         np.testing.assert_array_equal(matrix[name].to_numpy(), want)
+
+
+# -- the feature matrix's path: inputs computed once per series, two operations per step --------
+def _same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal floats to the bit (the sign of a zero included); NaN where the reference has NaN."""
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    assert (got[~nan].view(np.int64) == want[~nan].view(np.int64)).all()
+
+
+def _series_reference(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> tuple:
+    """(fast path taken?, the matrix path's values, the lfilter reference's values)."""
+    series = [mf._padded(a, mf.FEATURE_WINDOW) for a in (close, high, low)]
+    c, h, lo = (mf._windows(a, mf.FEATURE_WINDOW) for a in (close, high, low))
+    n_valid = np.isfinite(c).sum(axis=1)
+    start = c.shape[1] - n_valid
+    warm = start + _N
+    seed = np.full(len(close), 1.0)  # only its sign and finiteness matter for the path check
+    a1 = mf._EMA_ALPHAS[:, None] - 1.0
+    fast = mf._series_steps(tuple(series), mf.FEATURE_WINDOW, warm, seed, a1) is not None
+    got = mf._ema_features(c, h, lo, start, n_valid, tuple(series))
+    want = (
+        _ref_atr(h, lo, c, start, n_valid),
+        _ref_rsi(c, n_valid),
+        _ref_macd(c, start, n_valid),
+    )
+    return fast, got, want
+
+
+@st.composite
+def _clean_bars(draw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bars as a feature matrix sees them after cleaning: finite, positive closes."""
+    n = draw(st.sampled_from([1, 2, 13, 14, 15, 26, 251, 252, 253, 265, 266, 300, 520]))
+    close = _series(draw, n)
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    high = close * rng.uniform(1.0, 1.05, n)
+    low = close * rng.uniform(0.95, 1.0, n)
+    if draw(st.booleans()):  # zero ranges and some high < low days (bad data is kept)
+        same = rng.random(n) < 0.3
+        high[same] = low[same] = close[same]
+        flip = rng.random(n) < 0.1
+        high[flip], low[flip] = low[flip], high[flip]
+    return close, high, low
+
+
+@settings(max_examples=80, deadline=None)
+@given(_clean_bars())
+def test_series_path_equals_the_lfilter_reference_to_the_bit(bars) -> None:
+    fast, got, want = _series_reference(*bars)
+    assert fast  # clean bars always take the series path
+    for g, w in zip(got, want, strict=True):
+        _same_bits(g, w)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31))
+def test_series_path_falls_back_on_overflowing_inputs(seed: int) -> None:
+    """Ranges that overflow to inf (x * 0 is then NaN, not +0) take the general path."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    close = rng.uniform(1.0e308, 1.1e308, n)
+    high, low = close * 1.5, -close  # finite, but high - low is inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        fast, got, want = _series_reference(close, high, low)
+    assert not fast
+    for g, w in zip(got, want, strict=True):
+        _same_bits(g, w)
+
+
+@st.composite
+def _messy_prices(draw) -> pd.DataFrame:
+    """A price frame as stored: NaN / zero closes (dropped), holes in high / low, repeats."""
+    n = draw(st.integers(1, 420))
+    close = _series(draw, n)
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    frame = pd.DataFrame(
+        {"open": close, "high": close * rng.uniform(1.0, 1.04, n),
+         "low": close * rng.uniform(0.96, 1.0, n), "close": close,
+         "volume": rng.uniform(1e5, 1e6, n)},
+        index=pd.bdate_range("2019-01-01", periods=n),
+    )  # fmt: skip
+    if draw(st.booleans()):
+        frame.loc[rng.random(n) < 0.1, "close"] = rng.choice([np.nan, 0.0, -2.0])
+        frame.loc[rng.random(n) < 0.1, "high"] = np.nan
+        frame.loc[rng.random(n) < 0.05, "low"] = np.inf
+    if draw(st.booleans()) and n > 3:
+        frame = pd.concat([frame, frame.iloc[[1, 2]] * 1.01]).sort_index(kind="stable")
+    return frame
+
+
+@settings(max_examples=40, deadline=None)
+@given(_messy_prices())
+def test_feature_matrix_equals_the_general_path_to_the_bit(prices: pd.DataFrame) -> None:
+    """compute_feature_matrix (series path) against _stock_features on plain window matrices."""
+    got = mf.compute_feature_matrix(prices)
+    dates, cols = mf._clean_arrays(prices)
+    if not len(dates):
+        assert got.empty
+        return
+    blocks = [np.array(mf._windows(cols[c], mf.FEATURE_WINDOW)) for c in mf._BLOCK_COLUMNS]
+    raw = np.full((len(dates), mf.NUM_FEATURES), np.nan)
+    raw[:, :15] = mf._stock_features(*blocks)  # no padded series: the column-by-column steps
+    _same_bits(got.to_numpy()[:, :15], mf._finish(raw)[:, :15])
