@@ -96,9 +96,94 @@ def make_demo_db(folder: Path, seed: int, n_symbols: int, start: str, end: str) 
     return path
 
 
-@pytest.fixture
-def demo_store(store, demo_universe):
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory, demo_universe) -> Path:
+    """A SQLite file holding :func:`demo_universe`, installed once per session (read only)."""
     from sentinel.data.demo import install_demo
+    from sentinel.db import Store
 
+    path = tmp_path_factory.mktemp("demo_template") / "demo.db"
+    store = Store(f"sqlite:///{path}")
     install_demo(store, demo_universe)
+    store.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def demo_store(store, demo_template):
+    """``store`` holding the demo universe: the template's pages copied in by SQLite's backup
+    API (the same database as installing it again, without re-validating and re-writing every
+    bar in each test; the store has read nothing yet, so it has no cache to go stale)."""
+    import sqlite3
+
+    template = sqlite3.connect(demo_template)
+    raw = store.engine.raw_connection()
+    try:
+        template.backup(raw.driver_connection)
+    finally:
+        raw.close()
+        template.close()
     return store
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capfd):
+    """``run_cli(*args, env={...}, cwd=path)``: ``sentinel ARGS`` in this process, as a
+    ``subprocess.CompletedProcess`` (exit code, stdout, stderr); a subprocess costs a second of
+    imports per call. Like a fresh process: only the given SENTINEL_* variables are set, settings
+    are read afresh, warnings print to stderr by Python's default rules, and an uncaught
+    exception prints its traceback and exits 1. Tests about processes (imports, kills, signals)
+    still start a real one."""
+    import subprocess
+    import sys
+    import traceback
+    import warnings
+
+    from cli._common import state
+    from cli.main import main
+    from sentinel.settings import get_settings
+
+    for field in ("debug", "database_url", "create"):  # the options main sets: restored after
+        monkeypatch.setattr(state, field, getattr(state, field))
+
+    def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+        for name in list(os.environ):
+            if name.startswith("SENTINEL_"):
+                monkeypatch.delenv(name)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["sentinel", *args])
+        get_settings.cache_clear()
+        capfd.readouterr()
+        code: int | str | None = 0
+        with warnings.catch_warnings():
+            warnings.resetwarnings()  # a fresh interpreter's filters, printed to stderr
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                             ResourceWarning):  # fmt: skip
+                warnings.simplefilter("ignore", category)
+            warnings.showwarning = _show_warning
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code
+                if isinstance(code, str):  # sys.exit("text"): printed, exit code 1
+                    print(code, file=sys.stderr)
+            except Exception:  # noqa: BLE001 - what the interpreter does with an uncaught one
+                traceback.print_exc()
+                code = 1
+            finally:
+                get_settings.cache_clear()
+        out = capfd.readouterr()
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        return subprocess.CompletedProcess(["sentinel", *args], code, out.out, out.err)
+
+    return run
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Print a warning to the current stderr, as an interpreter without pytest does."""
+    import sys
+    import warnings
+
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

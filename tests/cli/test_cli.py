@@ -1,20 +1,35 @@
-"""The CLI: commands work end to end; errors are one line and a non-zero exit, no traceback."""
+"""The CLI: commands work end to end; errors are one line and a non-zero exit, no traceback.
+
+Most cases run ``sentinel`` in this process (the ``run_cli`` fixture: same exit code, stdout and
+stderr as a fresh process); a bad import file and a bad backtest config also run as real
+processes, so output printed while the whole program imports is covered too."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 
-def _run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {"SENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
+
+def _env(tmp_path) -> dict[str, str]:
+    return {"SENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
+
+
+def _process(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path, timeout=120,
     )  # fmt: skip
 
 
-def test_demo_then_info(tmp_path):
+@pytest.fixture
+def _run(run_cli):
+    """``_run(tmp_path, *args)``: ``sentinel ARGS`` in this process with the test's store."""
+    return lambda tmp_path, *args: run_cli(*args, env=_env(tmp_path), cwd=tmp_path)
+
+
+def test_demo_then_info(tmp_path, _run):
     r = _run(tmp_path, "data", "demo", "--symbols", "6", "--start", "2020-01-01",
              "--end", "2020-06-30")  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -23,22 +38,24 @@ def test_demo_then_info(tmp_path):
     assert r.returncode == 0 and "MARKET" in r.stdout
 
 
-def test_bad_file_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("where", ["process", "in-process"])
+def test_bad_file_is_one_line_error(tmp_path, _run, where):
     bad = tmp_path / "bad.csv"
     bad.write_text("date,symbol,open,high,low,close,volume\n2020-01-02,AAA,10,9,11,10,5\n")
-    r = _run(tmp_path, "data", "import", str(bad))
+    run = _process if where == "process" else _run
+    r = run(tmp_path, "data", "import", str(bad))
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "line 2: high < low" in lines[0] and str(bad) in lines[0]
 
 
-def test_debug_shows_traceback(tmp_path):
+def test_debug_shows_traceback(tmp_path, _run):
     r = _run(tmp_path, "--debug", "data", "import", str(tmp_path / "missing.csv"))
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_unknown_option_is_usage_error(tmp_path):
+def test_unknown_option_is_usage_error(tmp_path, _run):
     r = _run(tmp_path, "data", "import", "--nope")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -53,7 +70,7 @@ BAD_CONFIGS = {
 }
 
 
-def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
+def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path, _run):
     assert _run(tmp_path, "data", "demo", "--symbols", "4", "--start", "2020-01-01",
                 "--end", "2020-06-30").returncode == 0  # fmt: skip
     cases = dict(BAD_CONFIGS)
@@ -62,7 +79,7 @@ def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
         start_end = "start: 2020-02-03\n" + ("" if extra.startswith("end") else "end: 2020-06-30\n")
         cfg = tmp_path / f"bad{i}.yaml"
         cfg.write_text(start_end + extra + f"output: {tmp_path / f'out{i}'}\n")
-        r = _run(tmp_path, "backtest", str(cfg))
+        r = (_process if i == 0 else _run)(tmp_path, "backtest", str(cfg))  # one real process
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert r.returncode == 1, (extra, r.stderr)
         assert len(lines) == 1 and expected in lines[0], (extra, lines)
@@ -76,7 +93,7 @@ def test_bad_backtest_configs_are_one_line_and_write_nothing(tmp_path):
     assert Store(f"sqlite:///{tmp_path / 'cli.db'}").db.count("backtest_runs") == 0
 
 
-def test_ml_train_without_samples_is_one_line_error_naming_the_fix(tmp_path):
+def test_ml_train_without_samples_is_one_line_error_naming_the_fix(tmp_path, _run):
     assert _run(tmp_path, "data", "demo", "--symbols", "4", "--start", "2020-01-01",
                 "--end", "2020-06-30").returncode == 0  # fmt: skip
     r = _run(tmp_path, "ml", "train")

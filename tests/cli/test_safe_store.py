@@ -1,17 +1,20 @@
-"""CLI traps: ``--db`` naming a missing file, and an import that would overwrite stored bars."""
+"""CLI traps: ``--db`` naming a missing file, and an import that would overwrite stored bars.
+
+``sentinel`` runs in this process (the ``run_cli`` fixture: a fresh process's exit code and
+output, without its second of imports per call)."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
+
+import pytest
 
 
-def _run(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+@pytest.fixture
+def _run(run_cli):
+    """``_run(tmp_path, *args)``: ``sentinel ARGS`` with no SENTINEL_* variable, in tmp_path."""
+    env = {"PATH": "/usr/bin:/bin"}
+    return lambda tmp_path, *args: run_cli(*args, env={**env, "HOME": str(tmp_path)}, cwd=tmp_path)
 
 
 def _error_line(r: subprocess.CompletedProcess) -> str:
@@ -20,7 +23,7 @@ def _error_line(r: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_db_naming_a_missing_file_is_refused_unless_create(tmp_path):
+def test_db_naming_a_missing_file_is_refused_unless_create(tmp_path, _run):
     url = f"sqlite:///{tmp_path / 'typo.db'}"
     line = _error_line(_run(tmp_path, "--db", url, "data", "info"))
     assert "no such database file" in line and "--create" in line
@@ -31,7 +34,7 @@ def test_db_naming_a_missing_file_is_refused_unless_create(tmp_path):
     assert _run(tmp_path, "--db", url, "data", "info").returncode == 0  # it exists now
 
 
-def test_import_over_differently_adjusted_bars_needs_replace(tmp_path):
+def test_import_over_differently_adjusted_bars_needs_replace(tmp_path, _run):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     head = "date,symbol,open,high,low,close,volume\n"
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"

@@ -56,9 +56,26 @@ def _sweep(**over) -> SweepConfig:
     return SweepConfig.model_validate(data)
 
 
-def test_points_equal_standalone_runs_and_scores_are_shared(demo_db, tmp_path):
+@pytest.fixture(scope="module")
+def local_sweep(demo_db, tmp_path_factory):
+    """``(result, output folder)`` of :func:`_sweep` run once on the demo store with the local
+    executor: a three-point walk-forward sweep that two tests read (neither changes it)."""
+    from sentinel.settings import get_settings
+
+    out = tmp_path_factory.mktemp("local_sweep")
+    with pytest.MonkeyPatch.context() as mp:  # as _data_dir, which runs after module fixtures
+        mp.setenv("SENTINEL_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
+        get_settings.cache_clear()
+        try:
+            res = run_sweep(_sweep(), store=Store(f"sqlite:///{demo_db}"), output=out)
+        finally:
+            get_settings.cache_clear()
+    return res, out
+
+
+def test_points_equal_standalone_runs_and_scores_are_shared(demo_db, local_sweep):
     store = Store(f"sqlite:///{demo_db}")
-    res = run_sweep(_sweep(), store=store, output=tmp_path)
+    res, tmp_path = local_sweep
     assert len(res.points) == 3 and not res.failed
     assert res.cache_misses == 1 and res.cache_hits == 0  # one score pass for three ratios
     point = next(p for p in res.points if p["changes"]["ml.blend_ratio"] == 0.5)
@@ -227,15 +244,15 @@ def test_bad_base_file_names_both_files(tmp_path):
     _bounded(path, "base (line 1)")
 
 
-def test_unreachable_dask_address_is_a_clear_error(demo_db, tmp_path):
+def test_unreachable_dask_address_is_a_clear_error(demo_db, tmp_path, quick_dask_refusal):
     sw = _sweep(executor={"kind": "dask", "address": "tcp://127.0.0.1:9"})
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         run_sweep(sw, store=Store(f"sqlite:///{demo_db}"), output=tmp_path)
 
 
-def test_dask_local_cluster_gives_identical_results(demo_db, tmp_path):
+def test_dask_local_cluster_gives_identical_results(demo_db, local_sweep, tmp_path):
     store = Store(f"sqlite:///{demo_db}")
-    local = run_sweep(_sweep(), store=store, output=tmp_path / "local")
+    local = local_sweep[0]
     dask = run_sweep(_sweep(executor={"kind": "dask", "workers": 2}), store=store,
                      output=tmp_path / "dask")  # fmt: skip
     a = pd.DataFrame(local.table()).sort_values("point").reset_index(drop=True)

@@ -58,7 +58,7 @@ def test_two_dask_workers_train_the_in_process_models(sampled):
         assert local.metrics[sym]["training_samples"] == fanned.metrics[sym]["training_samples"]
 
 
-def test_unreachable_scheduler_is_one_config_error_line(sampled):
+def test_unreachable_scheduler_is_one_config_error_line(sampled, quick_dask_refusal):
     store, syms = sampled
     day = store.market.trading_days()[-1]
     mapper = DaskChunkMapper(TrainExecutorConfig(kind="dask", address="tcp://127.0.0.1:9"))

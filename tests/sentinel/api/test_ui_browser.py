@@ -107,17 +107,19 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """One headless Chromium for the module (a start costs a second); tests take ``browser``."""
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     opts = Options()
     opts.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chrome-profile")
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome-profile'}",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
         "--window-size=1300,1600", OFFLINE,
     ):  # fmt: skip
         opts.add_argument(flag)
@@ -126,6 +128,19 @@ def browser(tmp_path):
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium as a fresh one: a blank page at the start size, no cookies and no
+    console entries of an earlier test; the storage of the test's last page is cleared after it
+    (each server has its own port, hence its own origin)."""
+    chromium.get("about:blank")
+    chromium.delete_all_cookies()
+    chromium.set_window_size(1300, 1600)
+    chromium.get_log("browser")  # reading the log empties it
+    yield chromium
+    chromium.execute_script("try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}")
 
 
 def _value(driver, element_id: str) -> str:

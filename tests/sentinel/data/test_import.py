@@ -171,20 +171,14 @@ def _bars(store) -> list[tuple]:
     return store.db.rows("SELECT symbol, date, high, close, volume FROM prices ORDER BY 1, 2")
 
 
-def test_cli_refuses_inf_over_a_real_bar_and_keeps_it(tmp_path):
+def test_cli_refuses_inf_over_a_real_bar_and_keeps_it(tmp_path, run_cli):
     """The issue's command: exit 1, one line naming file, line and rule; the bar is unchanged."""
-    import subprocess
-    import sys
-
     env = {"SENTINEL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
     real = _csv(tmp_path, ["2022-06-01,DAA,10,11,9,10.5,1000"], "real.csv")
     bad = _csv(tmp_path, ["2022-06-01,DAA,10,inf,9,inf,1000"], "i.csv")
 
-    def run(path: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "cli", "data", "import", str(path)],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-        )  # fmt: skip
+    def run(path: Path):
+        return run_cli("data", "import", str(path), env=env, cwd=tmp_path)  # in this process
 
     assert run(real).returncode == 0
     r = run(bad)

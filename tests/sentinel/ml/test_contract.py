@@ -33,10 +33,28 @@ def factory(request):
     return FACTORIES[request.param]
 
 
-def test_fit_returns_self_and_predicts_one_value_per_row(factory, data):
+@pytest.fixture(scope="module")
+def _fits():
+    """One fit per model kind on the shared data, made on first use: ``kind -> (model, what
+    fit returned)`` (a network's fit costs seconds; the tests below only read the fitted model)."""
+    return {}
+
+
+@pytest.fixture
+def fitted(request, factory, data, _fits):
+    """``(model, fit's return value)``: this kind's model fitted once on ``data`` per module."""
+    kind = request.node.callspec.params["factory"]
+    if kind not in _fits:
+        X, y, _ = data
+        model = factory()
+        _fits[kind] = (model, model.fit(X, y))
+    return _fits[kind]
+
+
+def test_fit_returns_self_and_predicts_one_value_per_row(fitted, data):
     X, y, _ = data
-    model = factory()
-    assert model.fit(X, y) is model
+    model, returned = fitted
+    assert returned is model
     pred = model.predict(X[:7])
     assert pred.shape == (7,) and pred.dtype == np.float64 and np.isfinite(pred).all()
     assert model.n_features_in_ == X.shape[1]
@@ -47,9 +65,9 @@ def test_init_stores_hyperparameters_only(factory):
     assert not [k for k in vars(model) if k.endswith("_")]
 
 
-def test_same_seed_same_model(factory, data):
+def test_same_seed_same_model(factory, fitted, data):
     X, y, _ = data
-    a = factory().fit(X, y).predict(X)
+    a = fitted[0].predict(X)  # a model fitted earlier on the same data
     b = factory().fit(X, y).predict(X)
     np.testing.assert_array_equal(a, b)
 
@@ -77,9 +95,9 @@ def test_bad_input_raises_model_error(factory, data, mutate, message):
         factory().fit(X, y)
 
 
-def test_predict_rejects_wrong_width_and_nan(factory, data):
+def test_predict_rejects_wrong_width_and_nan(fitted, data):
     X, y, _ = data
-    model = factory().fit(X, y)
+    model = fitted[0]
     with pytest.raises(ModelError, match="features"):
         model.predict(X[:, :5])
     bad = X[:2].copy()
