@@ -36,3 +36,21 @@ def scramble_after(store: Store, table: str, d: DateLike, seed: int, conn: Conne
 
 def _param(d: date, store: Store) -> Any:
     return d.isoformat() if store.db.dialect == "sqlite" else d
+
+
+def rewrite_samples_known_after(store: Store, d: DateLike, seed: int) -> int:
+    """Give every training sample whose label became known after ``d`` a random label and random
+    features (tests); returns how many were rewritten."""
+    import numpy as np
+    import pandas as pd
+
+    later = store.signals.get_training_samples()
+    later = later[later["label_known_at"] > pd.Timestamp(to_date(d))]
+    rng = np.random.default_rng(seed)
+    store.signals.upsert_training_samples(
+        r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date(),
+                       "label": float(rng.normal()),
+                       "features": rng.normal(size=len(r.features)) * 50}
+        for r in later.itertuples(index=False)
+    )  # fmt: skip
+    return len(later)

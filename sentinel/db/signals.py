@@ -181,6 +181,8 @@ class SignalRepository(Bounded):
         array per row: views of one 2-D array, see :func:`~sentinel.db.database.decode_float_rows`).
         """
         k = self._bound("training_samples", symbol, known_by)
+        if self.db.samples is not None:  # preloaded: the same frame, from memory
+            return self.db.samples.frame(symbol, k, horizon_days)
         sql = (
             "SELECT symbol, date, horizon_days, label, label_known_at, features"
             " FROM training_samples WHERE 1=1"
@@ -195,8 +197,6 @@ class SignalRepository(Bounded):
         if horizon_days is not None:
             sql += " AND horizon_days = :h"
             params["h"] = int(horizon_days)
-        if self.db.samples is not None:
-            return self.db.samples.frame(symbol, k, horizon_days)
         rows = self.db.rows(sql + " ORDER BY symbol, date", **params)
         return sample_frame(rows, decode_float_rows)
 

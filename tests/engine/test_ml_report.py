@@ -16,6 +16,7 @@ from engine.ml_report import importance_table, predicted_vs_realised_chart
 from engine.nn_importance import REPEATS, NetworkImportance, permutation_ic, rank_ic
 from sentinel.ml.evaluation import RETURN
 from sentinel.ml_features import FEATURE_NAMES
+from tests.future import rewrite_samples_known_after
 from tests.sentinel.ml.conftest import make_data
 
 
@@ -125,15 +126,7 @@ def test_network_importance_measures_the_retrains_networks_on_rows_known_that_da
     assert all(np.isfinite(v) for v in (*net.mean.values(), *net.spread.values()))
     assert list(net.mean.values()) == sorted(net.mean.values(), reverse=True)
     # samples whose labels were known only after the retrain day change nothing
-    later = store.signals.get_training_samples()
-    later = later[later["label_known_at"] > pd.Timestamp(day)]
-    assert len(later)
-    rng = np.random.default_rng(5)
-    store.signals.upsert_training_samples(
-        r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date(),
-                       "label": float(rng.normal()), "features": rng.normal(size=20) * 50}
-        for r in later.itertuples(index=False)
-    )  # fmt: skip
+    assert rewrite_samples_known_after(store, day, seed=5)
     again = NetworkImportance(14)
     again(day, report)
     assert again.compute(store).mean == net.mean

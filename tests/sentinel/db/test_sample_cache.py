@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sentinel.db import Store
 from sentinel.errors import LookAheadError
+from tests.future import rewrite_samples_known_after
 
 D0 = date(2020, 1, 1)
 SYMBOLS = ["AAA", "BBB", "CC"]
@@ -87,15 +88,7 @@ def test_a_read_past_the_view_still_raises(preloaded):
 def test_samples_known_later_change_nothing_before(preloaded):
     day = D0 + timedelta(days=40)
     before = preloaded.view(day).signals.get_training_samples()
-    later = preloaded.signals.get_training_samples()
-    later = later[later["label_known_at"] > pd.Timestamp(day)]
-    assert len(later)
-    rng = np.random.default_rng(1)
-    preloaded.signals.upsert_training_samples(
-        r._asdict() | {"date": r.date.date(), "label_known_at": r.label_known_at.date(),
-                       "label": float(rng.normal()), "features": rng.normal(size=20) * 50}
-        for r in later.itertuples(index=False)
-    )  # fmt: skip
+    assert rewrite_samples_known_after(preloaded, day, seed=1)
     preloaded.signals.preload_samples()
     _assert_same(preloaded.view(day).signals.get_training_samples(), before)
 
