@@ -6,7 +6,9 @@ prints the share of wall time per phase. A sample is charged to the phase of the
 project frame on the main thread's stack (so NumPy called from the features counts as features),
 or to ``imports`` when the stack is executing a module import anywhere. XGBoost fits that run in
 worker threads beside the network's training are reported separately as busy time, because they
-overlap the main thread rather than add to it.
+overlap the main thread rather than add to it. The networks train in a child process
+(``sentinel.ml.nn_worker``), which this sampler does not see: the main thread's wait for it is
+its own row.
 
 Why sampling and not cProfile: cProfile slows Python-heavy code several-fold and so distorts the
 very split it is meant to show; a 5 ms sampler costs about 1 %.
@@ -29,6 +31,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # (module prefix, function-name substring or "", phase); the first matching rule wins.
 RULES: tuple[tuple[str, str, str], ...] = (
+    # the networks train in a child process (sentinel.ml.nn_worker): the main thread waits
+    ("sentinel.ml.nn_worker", "", "training: NN (waiting for the training process)"),
     ("sentinel.ml.batched", "xgb", "training: XGBoost"),
     ("sentinel.ml.batched", "", "training: NN"),
     ("sentinel.ml.nn", "", "training: NN"),

@@ -7,6 +7,7 @@ hmmlearn (seconds), which ``sentinel --help`` and the other commands should not 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -15,10 +16,22 @@ from rich.table import Table
 from cli._common import CountingProgress, console, err_console, working
 
 
+def _spawn_training(cfg) -> None:  # noqa: ANN001 - engine.config is imported lazily
+    """A walk-forward run's network-training process starts importing TensorFlow now, beside
+    this process's own imports and store reads (seconds that were on the run's critical path);
+    the session adopts it (``engine.session``). Settings that turn ML off later leave it idle."""
+    if cfg.ml.walk_forward and cfg.ml.train_executor.kind == "local":
+        from sentinel.ml import nn_worker
+
+        with contextlib.suppress(OSError):  # the session retries, then trains in process
+            nn_worker.spawn(threads=1)
+
+
 def run_backtest_command(config: str, output: str | None, db_url: str | None) -> None:
     from engine.config import load_config  # lazy: pydantic and YAML only (well under a second)
 
     cfg = load_config(config)  # a config error shows before the engine is imported
+    _spawn_training(cfg)
     # lazy: engine.backtest pulls pandas, scikit-learn, hmmlearn (seconds)
     from engine.backtest import run_backtest, summary_lines
     from engine.calendar import split_days
@@ -167,6 +180,7 @@ def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) 
     from engine.config import load_config  # lazy: pydantic and YAML only
 
     cfg = load_config(config)  # a config error shows before the engine is imported
+    _spawn_training(cfg)
     # lazy: engine.live and engine.session pull pandas, scikit-learn, hmmlearn (start-up time)
     from engine.live import LiveRunner, sync_prices
     from engine.session import open_run_store

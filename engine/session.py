@@ -424,13 +424,12 @@ def build_session(
     calendar_notes: list[str] = []  # non-sessions with bars and data gaps (simulated runs)
     universe = universe_filter(cfg, store)
     check_benchmark(cfg, store)
+    worker = None
     if simulate:
         store.market.preload()  # one read of the bars; later reads use it behind the same guard
         if planner is None and local_training:
-            # TensorFlow's import and tracing overlap the features below; started after the read
-            # above, whose row fetches give up the GIL per row: beside the import thread that
-            # read took 3.0 s instead of 0.4 s (load ~4)
-            _prewarm_training(cfg)
+            # TensorFlow's import and tracing overlap the features below, in the training process
+            worker = _start_training(cfg)
         u = cfg.universe
         days, calendar_notes = calendar_days(
             cfg.calendar, trading_period(cfg, store), store.market.preload(),
@@ -449,22 +448,35 @@ def build_session(
     if survivors:
         warnings.append(SURVIVORSHIP_WARNING)
     if planner is None:
-        planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status)
+        planner = _domain_planner(cfg, store, settings, universe, warnings, models_dir, status,
+                                  worker)  # fmt: skip
         if simulate and cfg.ml.walk_forward:
             store.signals.preload_samples()  # decoded once; every retrain's read is a filter
     decider = ScoredStrategy(planner, strategy or cfg.strategy.build(), universe)
     return Session(cfg, store, universe, planner, decider, warnings, days, survivors)
 
 
-def _prewarm_training(cfg: RunConfig) -> None:
-    """Start importing TensorFlow and tracing the network graph this run's retrains will use."""
-    from sentinel.ml.batched import prewarm  # lazy: only runs that train import the ML stack
+def _start_training(cfg: RunConfig) -> Any | None:
+    """The process the run's networks train in (:mod:`sentinel.ml.nn_worker`), started now so
+    that TensorFlow's import and the graph's tracing overlap the data load and the features.
+
+    Why a process and not a thread: the run is bound by its own GIL on the 2-core target, and
+    TensorFlow's import alone held it for ~5-6 s. If no process can be started, the networks
+    train in this one (a thread imports TensorFlow and traces the graph meanwhile).
+    """
+    from sentinel.ml import nn_worker  # lazy: only runs that train import the ML stack
     from sentinel.ml.nn import NNRegressor
     from sentinel.ml.pooled import POOLED_BATCH, POOLED_LR
 
     pooled = cfg.ml.model == "pooled"
-    nn = NNRegressor(batch_size=POOLED_BATCH, learning_rate=POOLED_LR) if pooled else None
-    prewarm(len(cfg.ml.feature_names), nn, threads=1)  # XGBoost fits on the other core
+    nn = NNRegressor(batch_size=POOLED_BATCH, learning_rate=POOLED_LR) if pooled else NNRegressor()
+    try:
+        return nn_worker.start(len(cfg.ml.feature_names), nn, threads=1)  # XGBoost: other core
+    except OSError:
+        from sentinel.ml.batched import prewarm
+
+        prewarm(len(cfg.ml.feature_names), nn, threads=1)
+        return None
 
 
 def _domain_planner(
@@ -475,6 +487,7 @@ def _domain_planner(
     warnings: list[str],
     models_dir: Path | None,
     status: Callable[[str], None],
+    nn_worker: Any | None = None,
 ) -> Planner:
     book = predictor = None
     model_ids: dict[str, str] = {}
@@ -503,6 +516,7 @@ def _domain_planner(
         train_symbols=cfg.universe.symbols if cfg.universe.kind == "list" else None,
         ml_flags={s.symbol: s.ml_enabled for s in store.market.securities()},
         train_map=train_mapper(cfg.ml.train_executor) if cfg.ml.walk_forward else None,
+        nn_worker=nn_worker,
     )  # fmt: skip
     if pooled_id is not None:
         planner.model_id = pooled_id

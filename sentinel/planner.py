@@ -258,6 +258,7 @@ class Planner:
         train_symbols: Iterable[str] | None = None,
         on_retrain: Callable[[date, Any], None] | None = None,
         train_map: Any | None = None,
+        nn_worker: Any | None = None,
     ):
         self.policy = policy
         self.universe = universe
@@ -269,6 +270,8 @@ class Planner:
         self.model_id: str | None = "current" if policy.mode == "current" else None
         self.on_retrain = on_retrain
         self.train_map = train_map  # a ChunkMapper (sentinel.ml.training): retrains fan out
+        #: a sentinel.ml.nn_worker.NNWorker: the retrains' networks train in that process
+        self.nn_worker = nn_worker
         self.analyzer = Analyzer()
         self.blender = RebalanceEngine()
         self._retrain_view: Store | None = None
@@ -290,7 +293,8 @@ class Planner:
         view, self._retrain_view = self._retrain_view, None
         if view is None:
             return
-        from sentinel.ml.predictor import Predictor  # lazy: imports TensorFlow and XGBoost
+        from sentinel.ml.nn_worker import using
+        from sentinel.ml.predictor import Predictor  # lazy: compiles the boosters' arrays
         from sentinel.ml.training import train_as_of
 
         d = _today(view)
@@ -299,14 +303,15 @@ class Planner:
         self.predictor = None
         select = self._n_retrains % max(1, int(self.policy.select_every)) == 0
         self._n_retrains += 1
-        report = train_as_of(
-            view, as_of=d, symbols=self.train_symbols, horizon_days=self.policy.horizon_days,
-            min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
-            validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
-            target=self.policy.target, label_from=self.policy.label_from,
-            map_chunks=self.train_map, metrics=False, for_prediction=True,
-            counts=None if select else self._counts,
-        )  # fmt: skip
+        with using(self.nn_worker):
+            report = train_as_of(
+                view, as_of=d, symbols=self.train_symbols, horizon_days=self.policy.horizon_days,
+                min_samples=self.policy.min_samples, max_epochs=self.policy.max_epochs,
+                validate=False, seed=self.policy.seed, book=self.book, model=self.policy.model,
+                target=self.policy.target, label_from=self.policy.label_from,
+                map_chunks=self.train_map, metrics=False, for_prediction=True,
+                counts=None if select else self._counts,
+            )  # fmt: skip
         if select:
             self._counts = {}
         self._counts.update(report.counts)  # a symbol first seen between selections keeps its own

@@ -28,3 +28,19 @@ def release_freed_memory() -> bool:
     """``malloc_trim(0)``: True if glibc returned memory, False if it could not (or no glibc)."""
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM (Linux; resettable through
+    ``/proc/self/clear_refs``), else ``ru_maxrss``."""
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6

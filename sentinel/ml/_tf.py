@@ -1,16 +1,29 @@
-"""Lazy TensorFlow/Keras access: quiet logs, thread settings (imported only when needed)."""
+"""Lazy TensorFlow/Keras access: quiet logs, thread settings (imported only when needed).
+
+``keras`` is resolved on first use (``from sentinel.ml._tf import keras``), not with ``tf``: the
+batched trainer needs TensorFlow alone, and the network-training process
+(:mod:`sentinel.ml.nn_worker`) keeps Keras out entirely (see there).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-__all__ = ["configure_threads", "keras", "tf"]
+__all__ = ["configure_threads", "keras", "tf"]  # noqa: F822 - keras: see __getattr__
+
+
+def __getattr__(name: str) -> Any:
+    if name == "keras":
+        import keras
+
+        return keras
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure_threads(intra_op: int = 1, inter_op: int = 1) -> bool:

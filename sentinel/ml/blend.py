@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 
@@ -44,6 +45,9 @@ def blend_scores(wavelet: ArrayLike, ml: ArrayLike, ratio: float) -> np.ndarray:
 
 
 def _floats(values: ArrayLike) -> np.ndarray:
-    if isinstance(values, pd.Series):
+    # pandas is not imported here: `sentinel.ml` imports this module, and the network-training
+    # process (sentinel.ml.nn_worker) starts with that package; a Series implies pandas is loaded
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(values, pd.Series):
         return values.astype("float64").to_numpy()
     return np.asarray(values, dtype="float64")
