@@ -187,8 +187,11 @@ def add_baselines(
         feats = book.panel_as_of(syms, view)
         if feats.empty:
             continue
-        rows = idx[[s in feats.index for s in syms]]  # positions of the day's rows with features
-        X = feats.loc[all_symbols[rows]].to_numpy(dtype="float64")
+        # positions of the day's rows with features, and their feature rows (a dict, not
+        # ``feats.loc``: an Index built from the labels of each day cost more than the lookup)
+        where = {s: i for i, s in enumerate(feats.index)}
+        rows = idx[[s in where for s in syms]]
+        X = feats.to_numpy(dtype="float64")[[where[s] for s in all_symbols[rows]]]
         for name, pred in rule_predictions(X, horizon_days).items():
             values[name][rows] = pred
         last = max((r for r in retrains if r <= d), default=None)

@@ -429,11 +429,20 @@ def _stock_features(
 
     ``padded``: see :func:`_ema_features` (the same values, computed faster).
     """
-    n_valid = np.isfinite(c).sum(axis=1)
-    start = c.shape[1] - n_valid
+    width = c.shape[1]
+    if padded is not None:  # finite closes per window from one running count of the series
+        counts = np.concatenate(([0], np.cumsum(np.isfinite(padded[0]))))
+        n_valid = counts[width:] - counts[:-width]
+    else:
+        n_valid = np.isfinite(c).sum(axis=1)
+    start = width - n_valid
     last = c[:, -1]
     returns = c[:, -30:] / c[:, -31:-1] - 1.0
-    wav_score, d1, d4 = wavelet.components_from_log_windows(np.log(c[:, -wavelet.WINDOW :]))
+    if padded is not None:  # the log of each close once, not once per window it falls in
+        log_c = sliding_window_view(np.log(padded[0]), width)[:, -wavelet.WINDOW :]
+    else:
+        log_c = np.log(c[:, -wavelet.WINDOW :])
+    wav_score, d1, d4 = wavelet.components_from_log_windows(log_c)
     del wav_score
     volume_normalized, volume_trend = _volume_features(v)
     atr, rsi, macd = _ema_features(c, h, lo, start, n_valid, padded)

@@ -4,6 +4,7 @@ returns a figure; an empty input gives a figure that says so instead of a blank 
 from __future__ import annotations
 
 import calendar
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -26,9 +27,33 @@ PALETTE = qualitative.Bold[:10]
 OTHER_COLOR = "#b0b0b0"
 
 
+#: The plotly template of every tear-sheet chart.
+TEMPLATE = "plotly_white"
+
+
+@lru_cache(maxsize=1)
+def _validated_template() -> go.layout.Template:
+    """:data:`TEMPLATE` as plotly's validation turns it into a layout's template (done once)."""
+    return go.Figure(layout={"template": TEMPLATE}).layout.template
+
+
+def set_template(fig: go.Figure) -> go.Figure:
+    """``fig.update_layout(template=TEMPLATE)``, the same figure, without validating and copying
+    the template's thousands of properties again for each chart (~10 ms a chart, most of its
+    layout's cost): the validated copy is assigned with validation off, as plotly assigns its
+    default template to every new figure (``BaseFigure._initialize_layout_template``).
+    """
+    lay = fig.layout
+    lay._validate = False
+    try:
+        lay.template = _validated_template()
+    finally:
+        lay._validate = fig._validate
+    return fig
+
+
 def layout(fig: go.Figure, y_title: str, *, percent: bool = False, height: int = 380) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
+    set_template(fig).update_layout(
         height=height,
         margin={"l": 70, "r": 20, "t": 20, "b": 40},
         hovermode="x unified",
@@ -119,8 +144,8 @@ def rolling_figure(rolling: pd.DataFrame, window: int) -> go.Figure:
     for row, (column, name, fmt) in enumerate(panels, start=1):
         fig.add_trace(_line(rolling[column], f"{window}-day {name}"), row=row, col=1)
         fig.update_yaxes(title_text=name, tickformat=fmt, row=row, col=1)
-    fig.update_layout(
-        template="plotly_white", height=560, hovermode="x unified",
+    set_template(fig).update_layout(
+        height=560, hovermode="x unified",
         margin={"l": 70, "r": 20, "t": 20, "b": 40}, legend={"orientation": "h", "y": -0.08},
     )  # fmt: skip
     return fig

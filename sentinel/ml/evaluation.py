@@ -18,7 +18,8 @@ Input is a long frame (``date``, ``symbol``, one column per score, ``forward_ret
 forward return not yet known on the evaluation's as-of day is NaN: such days are kept in the
 per-day output as "not yet known" and never enter a figure.
 
-Computed with pandas/scipy/statsmodels at run time; the definitions follow alphalens-reloaded
+Computed with pandas/numpy at run time (the Newey-West t is statsmodels' HAC OLS replayed in
+numpy, see :func:`newey_west_t`); the definitions follow alphalens-reloaded
 (``factor_information_coefficient``, ``mean_return_by_quantile`` with ``demeaned=False``,
 ``quantize_factor`` by ``pd.qcut`` per day, ``factor_rank_autocorrelation``), and the tests
 check equality with alphalens itself. alphalens is not a run-time dependency: it pulls
@@ -93,17 +94,31 @@ def overlap_lag(days: Sequence[Any], horizon_days: int) -> int:
 def newey_west_t(values: Sequence[float] | pd.Series, lag: int) -> float | None:
     """t-statistic of the mean with Newey-West (Bartlett kernel) standard errors, ``lag`` lags.
 
-    statsmodels' OLS on a constant with ``cov_type="HAC"``; ``None`` with fewer than 2 values or
-    no variation.
+    statsmodels' ``OLS(v, ones).fit(cov_type="HAC", cov_kwds={"maxlags": lag}).tvalues[0]``,
+    replayed in its numpy operations and order (``pinv_extended``, ``cov_hac_simple`` without
+    correction), so the figure is statsmodels' to the bit (the tests compare them): importing
+    statsmodels' OLS (formulaic and the model machinery) cost 0.1-0.2 s of every report's CPU
+    for this one regression on a constant. ``None`` with fewer than 2 values or no variation.
     """
-    # lazy, and the OLS module alone: ``statsmodels.api`` imports every model (a second or more)
-    from statsmodels.regression.linear_model import OLS
-
     v = pd.Series(values, dtype="float64").dropna().to_numpy()
     if len(v) < 2 or np.ptp(v) == 0:
         return None
-    fit = OLS(v, np.ones(len(v))).fit(cov_type="HAC", cov_kwds={"maxlags": int(lag)})
-    return float(fit.tvalues[0])
+    lags = int(lag)
+    x = np.ones((len(v), 1))
+    u, s, vt = np.linalg.svd(x, False)
+    s = np.where(s > 1e-15 * np.maximum.reduce(s), 1.0 / s, 0.0)
+    pinv = np.dot(np.transpose(vt), np.multiply(s[:, np.newaxis], np.transpose(u)))
+    bread = np.dot(pinv, np.transpose(pinv))  # (X'X)^-1, statsmodels' normalized_cov_params
+    params = np.dot(pinv, v)
+    xu = x * (v - np.dot(x, params))[:, None]
+    weights = 1 - np.arange(lags + 1) / (lags + 1.0)
+    meat = weights[0] * np.dot(xu.T, xu)
+    for k in range(1, lags + 1):
+        s_k = np.dot(xu[k:].T, xu[:-k])
+        meat += weights[k] * (s_k + s_k.T)
+    cov = np.dot(np.dot(bread, meat), bread.T)
+    with np.errstate(divide="ignore", invalid="ignore"):  # silent, as statsmodels' tvalues
+        return float((params / np.sqrt(np.diag(cov)))[0])
 
 
 def quantile_labels(frame: pd.DataFrame, score: str, n_quantiles: int = 5) -> pd.Series:
@@ -112,23 +127,29 @@ def quantile_labels(frame: pd.DataFrame, score: str, n_quantiles: int = 5) -> pd
     A day whose scores cannot be cut into ``n_quantiles`` distinct bins gets NaN labels. The rule
     is ``pd.qcut(v, n, labels=False) + 1`` spelt out in numpy (edges by ``np.quantile``, bins
     closed on the right, the lowest edge included), because a ``qcut`` call per date cost
-    seconds per report; the tests hold it equal to ``pd.qcut`` and to alphalens.
+    seconds per report; the tests hold it equal to ``pd.qcut`` and to alphalens. The edges of
+    all days with the same number of scores come from one ``np.quantile`` along the rows (the
+    same order statistics and interpolation as one call per day: equal to the bit).
     """
     vals = frame[score].to_numpy(dtype="float64")
     out = np.full(len(vals), np.nan)
     cuts = np.linspace(0, 1, n_quantiles + 1)  # pandas' quantile: np.quantile on these
+    by_size: dict[int, list[np.ndarray]] = {}  # days' positions of their scores, by count
     for idx in frame.groupby("date", sort=False).indices.values():
-        v = vals[idx]
-        ok = ~np.isnan(v)
-        if ok.sum() < n_quantiles:
-            continue
-        v = v[ok]
-        edges = np.quantile(v, cuts, method="linear")
-        if len(np.unique(edges)) < len(edges):  # duplicate edges: too many ties to cut
-            continue
-        ids = np.searchsorted(edges, v, side="left")
-        ids[v == edges[0]] = 1
-        out[idx[ok]] = ids
+        pos = idx[~np.isnan(vals[idx])]
+        if len(pos) >= n_quantiles:
+            by_size.setdefault(len(pos), []).append(pos)
+    for days in by_size.values():
+        pos = np.vstack(days)
+        v = vals[pos]
+        edges = np.quantile(v, cuts, axis=1, method="linear").T
+        ordered = np.sort(edges, axis=1)  # duplicate edges (NaN equal to NaN, as np.unique):
+        lo, hi = ordered[:, :-1], ordered[:, 1:]  # too many ties to cut
+        cut = ~((lo == hi) | (np.isnan(lo) & np.isnan(hi))).any(axis=1)
+        for p, row, e in zip(pos[cut], v[cut], edges[cut], strict=True):
+            ids = np.searchsorted(e, row, side="left")
+            ids[row == e[0]] = 1
+            out[p] = ids
     return pd.Series(out, index=frame.index, name=score)
 
 
@@ -271,7 +292,7 @@ def evaluate(
             f"a cross-sectional evaluation needs at least 2 symbols; the universe has "
             f"{frame['symbol'].nunique()}"
         )
-    known_days = frame.groupby("date")[RETURN].apply(lambda r: bool(r.notna().any()))
+    known_days = frame[RETURN].notna().groupby(frame["date"]).any()  # per date: any known
     if not known_days.any():
         raise EvaluationError(
             f"no forward return is known yet: every day is within {horizon_days} days of the "

@@ -64,3 +64,47 @@ def test_forward_returns_equal_the_per_row_loop(n_days, seed, holes, horizon, en
     old = _forward_returns_per_row(closes, keys, horizon, end)
     np.testing.assert_array_equal(new, old)
     assert isinstance(end, date)
+
+
+class _Book:
+    """panel_as_of: features for a seeded subset of the asked symbols, in a shuffled order."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def panel_as_of(self, syms, view):
+        keep = [s for s in syms if self.rng.random() < 0.7]
+        self.rng.shuffle(keep)
+        values = self.rng.normal(size=(len(keep), 20))
+        return pd.DataFrame(values, index=pd.Index(keep, name="symbol"))
+
+
+class _Store:
+    def view(self, day):
+        return None
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n_days=st.integers(1, 6), n_syms=st.integers(1, 12))
+def test_rule_baselines_read_each_symbols_own_feature_row(seed, n_days, n_syms):
+    """add_baselines's rule columns equal ``rule_predictions`` of the rows picked by label with
+    ``feats.loc`` (the former code), whatever the order and the subset of the day's features."""
+    from engine.evaluate import add_baselines
+    from sentinel.ml.baselines import rule_predictions
+
+    days = pd.date_range("2021-01-04", periods=n_days, freq="7D")
+    symbols = [f"S{i:02d}" for i in range(n_syms)]
+    scores = pd.DataFrame([(d, s) for d in days for s in symbols], columns=["date", "symbol"])
+    out = add_baselines(_Store(), scores, _Book(seed), [], horizon_days=14, min_samples=1)
+    book = _Book(seed)  # the same features again, picked the former way
+    for idx in scores.groupby("date").indices.values():
+        syms = list(scores["symbol"].to_numpy()[idx])
+        feats = book.panel_as_of(syms, None)
+        if feats.empty:
+            continue
+        rows = idx[[s in feats.index for s in syms]]
+        X = feats.loc[scores["symbol"].to_numpy()[rows]].to_numpy(dtype="float64")
+        for name, pred in rule_predictions(X, 14).items():
+            np.testing.assert_array_equal(out[name].to_numpy()[rows], pred)
+            others = np.setdiff1d(idx, rows)
+            assert out[name].isna().to_numpy()[others].all()

@@ -43,3 +43,16 @@ def test_row_ics_equal_spearmanr_to_the_bit(preds, seed, nan_row, constant_y) ->
         ic = spearmanr(row, y).statistic
         want.append(float(ic) if np.isfinite(ic) else 0.0)
     np.testing.assert_array_equal(_spearman_rows(preds, y), np.array(want))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(100, 700), st.integers(0, 2**31), st.integers(2, 400))
+def test_row_ics_equal_spearmanr_to_the_bit_on_long_rows(rows, n, seed, levels) -> None:
+    """Rows longer than numpy's pairwise-summation block (128) and many ties: the row means
+    and the per-row products are still spearmanr's own."""
+    rng = np.random.default_rng(seed)
+    preds = rng.integers(0, levels, size=(rows, n)).astype(np.float64) + rng.normal(size=(rows, n))
+    preds[rng.random(rows) < 0.3] = np.round(preds[0])  # some rows with ties
+    y = rng.normal(size=n)
+    want = [float(spearmanr(row, y).statistic) for row in preds]
+    np.testing.assert_array_equal(_spearman_rows(preds, y), np.array(want))

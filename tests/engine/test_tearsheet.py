@@ -252,3 +252,31 @@ def test_cost_table_by_hand():
     assert rows["Costs per traded value"] == f"{total / traded * 1e4:,.1f} bps"
     before = (equity.iloc[-1] + total) / 10_000 - 1
     assert rows["Total return before costs"] == f"{before * 100:,.2f} %"
+
+
+def test_set_template_gives_the_figure_update_layout_gives():
+    """The template assigned without validation is the validated one: same figure JSON (keys in
+    the same order) as ``update_layout(template=...)``, for a plain figure and for subplots, and
+    each figure owns its copy (a change to one leaves the next one unchanged)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from engine.tearsheet import figures
+
+    def plain() -> go.Figure:
+        return go.Figure(go.Scatter(x=[1, 2, 3], y=[0.5, 0.25, 1.0], name="s"))
+
+    def panels() -> go.Figure:
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True)
+        fig.add_trace(go.Bar(x=[1, 2], y=[3, 4]), row=2, col=1)
+        return fig
+
+    for build in (plain, panels):
+        validated = build().update_layout(template=figures.TEMPLATE, height=300)
+        fast = figures.set_template(build()).update_layout(height=300)
+        assert fast.to_json() == validated.to_json()
+    first = figures.set_template(plain())
+    first.layout.template.layout.font.size = 99
+    second = figures.set_template(plain())
+    assert second.to_json() == plain().update_layout(template=figures.TEMPLATE).to_json()
+    assert first.layout.template.layout.font.size == 99

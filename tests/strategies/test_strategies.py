@@ -7,6 +7,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strategies import STRATEGIES, PlanContext
 
@@ -78,3 +80,33 @@ def test_params_are_strict(name, params):
 def test_params_accept_integers_for_floats():
     p = STRATEGIES["score_weighted"].Params.model_validate({"n": 5, "max_weight": 1, "power": 2})
     assert (p.n, p.max_weight, p.power) == (5, 1.0, 2.0) and isinstance(p.power, float)
+
+
+def _top_n_by_pandas(scores: pd.Series, n: int, min_score: float) -> pd.Series:
+    """TopN's rule spelt in pandas: dropna, filter, sort by symbol, stable descending head(n)."""
+    from strategies.base import equal_weight
+
+    s = scores.dropna()
+    s = s[s >= min_score]
+    best = s.sort_index().sort_values(ascending=False, kind="stable").head(n)
+    return equal_weight(list(best.index))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from([0.0, 0.25, 0.5, 1.0, np.nan]), st.floats(0, 1)),
+             min_size=0, max_size=40),
+    st.integers(1, 45),
+    st.sampled_from([0.0, 0.25, 0.5]),
+    st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_top_n_equals_the_pandas_rule(values, n, min_score, rnd):
+    """Ties (to the first symbol by name), NaN scores, the floor and n past the universe: the
+    numpy selection is the pandas chain's, weights and order."""
+    symbols = [f"S{i:02d}" for i in range(len(values))]
+    rnd.shuffle(symbols)  # the universe is not sorted by name
+    scores = pd.DataFrame({"blended_score": values}, index=pd.Index(symbols, dtype=object))
+    ctx = PlanContext(date(2020, 2, 1), scores, pd.DataFrame(), pd.Series(dtype="float64"))
+    strat = STRATEGIES["top_n"](STRATEGIES["top_n"].Params(n=n, min_score=min_score))
+    expected = _top_n_by_pandas(scores["blended_score"], n, min_score)
+    pd.testing.assert_series_equal(strat.target_weights(ctx), expected)
