@@ -189,6 +189,8 @@ class _PhaseRSS:
         self.t0 = time.perf_counter()
         self._stop = threading.Event()
         self.total_peak_mb = 0.0  # this process + its training process, sampled together
+        #: the same in PSS (shared pages, e.g. the libraries both processes map, counted once)
+        self.total_pss_peak_mb = 0.0
         self.mark("start")
         threading.Thread(target=self._watch, daemon=True).start()
 
@@ -204,13 +206,30 @@ class _PhaseRSS:
     def _watch(self) -> None:
         from sentinel.ml import nn_worker
 
+        n = 0
         while not self._stop.wait(0.05):
             last = self.phases[-1]
             mb = _rss_mb()
             last["peak_mb"] = max(last["peak_mb"], round(mb))
             worker = nn_worker._WORKER
-            child = _rss_mb(worker.proc.pid) if worker is not None and worker.alive else 0.0
+            pid = worker.proc.pid if worker is not None and worker.alive else None
+            child = _rss_mb(pid) if pid is not None else 0.0
             self.total_peak_mb = max(self.total_peak_mb, mb + child)
+            n += 1
+            if n % 5 == 0:  # PSS costs a page-table walk: every 0.25 s
+                pss = _pss_mb("self") + (_pss_mb(pid) if pid is not None else 0.0)
+                self.total_pss_peak_mb = max(self.total_pss_peak_mb, pss)
+
+
+def _pss_mb(pid: int | str) -> float:
+    """Proportional set size in MB (Linux >= 4.14), 0.0 if unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return 0.0
 
 
 def _rss_mb(pid: int | str = "self") -> float:
@@ -276,6 +295,7 @@ def ml_memory_child(db: str) -> dict[str, Any]:
     main, child = _peak_mb(), nn_worker.peak_rss_mb()
     return {"peak_mb": main + child, "main_peak_mb": main, "training_process_peak_mb": child,
             "sampled_total_peak_mb": round(phases.total_peak_mb),
+            "sampled_total_pss_peak_mb": round(phases.total_pss_peak_mb),
             "seconds": secs, "retrains": int(res.metrics["n_retrains"]),
             "load": load, "phases": phases.phases,
             "total_return": float(res.metrics["total_return"])}  # fmt: skip
@@ -427,7 +447,9 @@ def table(out: dict[str, Any]) -> str:
                  f"{m.get('main_peak_mb', m['peak_mb']):.0f} MB + its training process's "
                  f"{m.get('training_process_peak_mb', 0.0):.0f} MB (the sum bounds the total; "
                  f"both sampled every 50 ms at once peaked at "
-                 f"{m.get('sampled_total_peak_mb', float('nan')):.0f} MB) |")  # fmt: skip
+                 f"{m.get('sampled_total_peak_mb', float('nan')):.0f} MB; in PSS, which counts "
+                 f"the pages both share once, "
+                 f"{m.get('sampled_total_pss_peak_mb', float('nan')):.0f} MB) |")  # fmt: skip
     for name, f in out["fits"].items():
         if f is not None:
             lines.append(
