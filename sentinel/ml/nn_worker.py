@@ -78,6 +78,7 @@ class NNWorker:
         self._recv = Connection(up_r, writable=False)
         self.lock = threading.Lock()
         self._warm: set[tuple[Any, ...]] = set()
+        self.owner = os.getpid()  # a forked copy of this object must not use the parent's pipes
 
     def warm(self, n_feat: int, params: Any) -> None:
         """Ask the child to build and trace this architecture's graph now (no reply awaited:
@@ -133,8 +134,13 @@ class NNWorker:
         self.proc.wait()
 
     @property
+    def owned_here(self) -> bool:
+        """False in a process forked from the one that started the child."""
+        return os.getpid() == self.owner
+
+    @property
     def alive(self) -> bool:
-        return self.proc.poll() is None and not self._send.closed
+        return self.owned_here and self.proc.poll() is None and not self._send.closed
 
     def _call_nowait(self, req: tuple[Any, ...]) -> None:
         try:
@@ -190,8 +196,10 @@ def peak_rss_mb() -> float:
 
 
 def active() -> NNWorker | None:
-    """The worker the current training call should use (None: train in this process)."""
-    return _ACTIVE.get()
+    """The worker the current training call should use (None: train in this process, also in
+    a process forked from the one that started it)."""
+    worker = _ACTIVE.get()
+    return worker if worker is not None and worker.owned_here else None
 
 
 @contextlib.contextmanager

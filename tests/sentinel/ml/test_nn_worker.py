@@ -119,3 +119,19 @@ def test_starting_the_child_imports_neither_pandas_nor_tensorflow_first():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True, timeout=120, env={**os.environ})  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_process_trains_in_itself_not_through_the_parents_pipes():
+    worker = nn_worker.spawn()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited worker object must not be used
+        with nn_worker.using(worker):
+            ok = nn_worker.active() is None and not worker.alive
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    with nn_worker.using(worker):
+        assert nn_worker.active() is worker and worker.alive  # the parent's is untouched
