@@ -144,7 +144,7 @@ def run_backtest(
     # folder, or the new one without its row, never a mix
     if out and write_report:
         config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-        from engine.ml_report import backtest_sections  # lazy: statsmodels, sklearn
+        from engine.ml_report import backtest_sections  # lazy: the ML report's figures and stats
 
         ml_sections = backtest_sections(store, cfg, predictions, log.retrains, days[-1],
                                         book=getattr(session.planner, "book", None),

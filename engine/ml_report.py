@@ -221,8 +221,9 @@ def sections(
         f"t is the mean IC's t-statistic with Newey-West errors (overlapping horizons); "
         f"|t| &lt; {T_THRESHOLD:g} reads as no evidence of information. Baselines: zero, "
         f"20-day reversal, 60-day momentum, ridge on the same 20 features refitted on each "
-        f"retrain day. Statistics computed with pandas, scipy and statsmodels, checked in the "
-        f"tests against alphalens-reloaded.</p>"
+        f"retrain day. Statistics computed with pandas, scipy and NumPy (the Newey-West t "
+        f"as statsmodels computes it), checked in the tests against statsmodels and "
+        f"alphalens-reloaded.</p>"
     )
     out = [
         ("ML: cross-sectional IC", note + ic_table(run_eval)),
