@@ -180,7 +180,6 @@ def run_live_command(config: str, once: bool, replay: bool, db_url: str | None) 
     from engine.config import load_config  # lazy: pydantic and YAML only
 
     cfg = load_config(config)  # a config error shows before the engine is imported
-    _spawn_training(cfg)
     # lazy: engine.live and engine.session pull pandas, scikit-learn, hmmlearn (start-up time)
     from engine.live import LiveRunner, sync_prices
     from engine.session import open_run_store

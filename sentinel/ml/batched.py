@@ -28,13 +28,7 @@ import numpy as np
 
 from sentinel.ml import nn_worker
 from sentinel.ml._checks import check_Xy
-from sentinel.ml._graph import (  # noqa: F401 - re-exported: tests use _trainer
-    _TRAINERS,
-    _run_epochs,
-    _Stack,
-    _Trainer,
-    _trainer,
-)
+from sentinel.ml._graph import _run_epochs, _Stack, _trainer
 from sentinel.ml._scaler import fit_scaler, scaler_class, standardise
 from sentinel.ml._weights import DenseBN, NNWeights
 from sentinel.ml.ensemble import EnsembleModel, clone

@@ -77,17 +77,14 @@ class NNWorker:
         self._send = Connection(down_w, readable=False)
         self._recv = Connection(up_r, writable=False)
         self.lock = threading.Lock()
-        self._warm: set[tuple[Any, ...]] = set()
         self.owner = os.getpid()  # a forked copy of this object must not use the parent's pipes
 
     def warm(self, n_feat: int, params: Any) -> None:
         """Ask the child to build and trace this architecture's graph now (no reply awaited:
-        a failure there is reported by the first real fit)."""
-        key = _key(n_feat, params)
+        a failure there is reported by the first real fit; a graph built before only runs one
+        dummy step)."""
         with self.lock:
-            if key not in self._warm:
-                self._warm.add(key)
-                self._call_nowait(("warm", int(n_feat), params))
+            self._call_nowait(("warm", int(n_feat), params))
 
     def run_epochs(
         self,
@@ -105,7 +102,6 @@ class NNWorker:
         req = ("fit", int(n_feat), params, arrays, goal, bool(fixed), int(seed), int(patience),
                progress is not None)  # fmt: skip
         with self.lock:
-            self._warm.add(_key(n_feat, params))
             self._call_nowait(req)
             while True:
                 msg = self._reply()
@@ -163,10 +159,6 @@ class NNWorker:
             f"the network-training process (pid {self.proc.pid}) exited with code {code}; "
             "its error, if any, is on stderr above"
         )
-
-
-def _key(n_feat: int, params: Any) -> tuple[Any, ...]:
-    return (int(n_feat), tuple(params.hidden_units), tuple(params.dropout), params.learning_rate)
 
 
 def spawn(threads: int = 1) -> NNWorker:
