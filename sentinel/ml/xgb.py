@@ -14,6 +14,21 @@ from sentinel.ml._trees import FlatTrees, flatten_booster
 from sentinel.ml.errors import NotFittedError
 
 
+def _boost(xgb: Any, params: dict[str, Any], dtrain: Any, rounds: int) -> Any:
+    """``xgb.train(params, dtrain, rounds)`` without its callback machinery: the same booster
+    bit for bit (tested), ~10 % less time on the few-hundred-row fits a walk-forward run makes
+    thousands of.
+
+    ``xgb.train`` ends with ``Booster.reset()``, which frees the training caches by saving the
+    model and loading it back (~2-5 ms); the slice ``booster[:rounds]`` copies the trees alone
+    into a new booster, which frees them as well (the fitted booster is dropped) in ~1 ms.
+    """
+    booster = xgb.Booster(params, [dtrain])
+    for i in range(rounds):
+        booster.update(dtrain, i)
+    return booster[:rounds] if rounds > 0 else booster.reset()
+
+
 class XGBRegressorModel(ScaledInputs, BaseModel):
     """Gradient-boosted trees (150 x depth 4, lr 0.05, subsample/colsample 0.8), sklearn-style.
 
@@ -86,8 +101,8 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         dtrain = xgb.DMatrix(standardise(scaler, Xa), label=ya, nthread=nt)
         rounds = int(self.n_estimators)
         if eval_set is None:
-            booster = xgb.train(self._booster_params(), dtrain, num_boost_round=rounds)
-            return self._set_state(booster, scaler, n_samples=len(ya))
+            booster = _boost(xgb, self._booster_params(), dtrain, rounds)
+            return self._set_state(booster, scaler, n_samples=len(ya), n_trees=rounds)
         Xe = check_X(eval_set[0], Xa.shape[1], what="eval_set X")
         deval = xgb.DMatrix(
             standardise(scaler, Xe), label=np.asarray(eval_set[1], np.float64), nthread=nt
@@ -97,15 +112,19 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
             early_stopping_rounds=int(early_stopping_rounds), verbose_eval=False,
         )  # fmt: skip
         best = int(booster.best_iteration) + 1
-        return self._set_state(booster[:best], scaler, n_samples=len(ya))
+        return self._set_state(booster[:best], scaler, n_samples=len(ya), n_trees=best)
 
-    def _set_state(self, booster: Any, scaler: Any, *, n_samples: int) -> XGBRegressorModel:
+    def _set_state(
+        self, booster: Any, scaler: Any, *, n_samples: int, n_trees: int | None = None
+    ) -> XGBRegressorModel:
+        """``n_trees``: the booster's round count when the caller knows it (asking the booster
+        costs ~0.3 ms, a sizeable share of a small fit)."""
         self.booster_ = booster
         self.__dict__.pop("_flat", None)  # parsed from the previous booster, if any
         self.scaler_ = scaler  # sklearn StandardScaler fitted on the training rows
         self.n_features_in_ = int(scaler.mean_.shape[0])
         self.n_samples_ = int(n_samples)
-        self.best_n_trees_ = int(booster.num_boosted_rounds())
+        self.best_n_trees_ = int(booster.num_boosted_rounds() if n_trees is None else n_trees)
         return self
 
     def flat_trees(self) -> FlatTrees:
