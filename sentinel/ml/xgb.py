@@ -129,7 +129,7 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
 
     def flat_trees(self) -> FlatTrees:
         """The booster's trees as arrays for batched prediction, parsed once and kept (the
-        parse costs ~10 ms a booster: walk-forward training does it in its worker thread)."""
+        parse costs 1-4 ms a booster: walk-forward training does it in its worker thread)."""
         if not hasattr(self, "booster_"):
             raise NotFittedError(self)
         flat = self.__dict__.get("_flat")
