@@ -98,7 +98,8 @@ def run_backtest(
 
         def on_retrain(day: Any, report: Any) -> None:
             importance(day, report)
-            network(day, report)  # measured only if a report is written
+            if out and write_report:  # only the report measures them: no run keeps 500 networks
+                network(day, report)  # through the next retrain for nothing
 
         session.planner.on_retrain = on_retrain  # type: ignore[attr-defined]
     log = session.runner(broker=broker, portfolio=portfolio, clock=clock, on_tick=tick_cb).run()

@@ -39,6 +39,8 @@ MAX_GAP_DAYS = 10
 GAP_LOOKBACK = 252
 #: Trailing bars checked for trading: more than half of them at zero volume means "not traded".
 VOLUME_LOOKBACK = 20
+#: The bar columns a sample is made from (the book keeps only these of each symbol's bars).
+SAMPLE_COLUMNS = ("close", "volume")
 
 
 def _sectors_by_date(
@@ -110,7 +112,8 @@ class FeatureBook:
         market_frame = market_feature_frame(self.market) if self.market is not None else None
         for i, (sym, g) in enumerate(panel.groupby("symbol", sort=True)):
             prices = g.set_index("date")[["open", "high", "low", "close", "volume"]]
-            self._prices[sym] = prices
+            # the samples read only closes and volumes: not the whole bars all run (~15 MB at 500)
+            self._prices[sym] = prices[list(SAMPLE_COLUMNS)].copy()
             sentiment = full.market.get_sentiment(sym)
             strength = (
                 self.sector_strength[sym]
@@ -140,7 +143,8 @@ class FeatureBook:
         return self._upto(self._frames[symbol], view)
 
     def prices(self, symbol: str, view: Store) -> pd.DataFrame:
-        """The bars the features were computed from, up to the view's day."""
+        """The closes and volumes (:data:`SAMPLE_COLUMNS`, what :func:`sample_rows` reads) of the
+        bars the features were computed from, up to the view's day."""
         return self._upto(self._prices[symbol], view)
 
     def panel_as_of(

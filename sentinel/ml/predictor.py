@@ -9,7 +9,7 @@ call happens at prediction time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,39 @@ class _Stacked:
         self.xgb_mean = np.stack([c.xgb_mean for c in comps])
         self.xgb_scale = np.stack([c.xgb_scale for c in comps])
         self.nn_weight = np.array([c.nn_weight for c in comps])
-        self.trees = TreeStack.build([c.trees for c in comps])
+        self.trees = stack_trees([c.trees for c in comps])
+
+
+def stack_trees(flats: list[FlatTrees]) -> TreeStack:
+    """The boosters' trees as one :class:`TreeStack`, each booster's nodes stored once.
+
+    Why: ``TreeStack.build`` pads every booster to the largest tree and node counts. In a walk-
+    forward run most boosters stop early (500 symbols: 5,119 trees, the largest booster 146), so
+    its arrays were 2.25 M nodes (~82 MB) for ~150 k in the boosters' own arrays. Here each
+    booster keeps its own ``[n_trees, n_nodes]`` block and a missing tree's root is node 0, a leaf
+    of value 0 that loops onto itself: the routing visits the same real nodes and each row sums
+    the same values in the same order (a missing tree adds 0.0 where the padding did), so the
+    predictions are equal to the bit (tested against ``TreeStack.build``).
+    """
+    n_trees = max(f.feature.shape[0] for f in flats)
+    sizes = [f.feature.size for f in flats]
+    starts = np.cumsum([1, *sizes[:-1]])  # node 0: the shared zero leaf
+    total = 1 + sum(sizes)
+    feature, left = np.zeros(total, np.int64), np.zeros(total, np.int64)
+    right, value = np.zeros(total, np.int64), np.zeros(total, np.float64)
+    threshold = np.zeros(total, np.float32)
+    roots = np.zeros((len(flats), n_trees), np.int64)
+    for m, (f, start) in enumerate(zip(flats, starts, strict=True)):
+        a, b = f.feature.shape
+        at = slice(start, start + a * b)
+        tree_start = start + np.arange(a, dtype=np.int64)[:, None] * b
+        feature[at], threshold[at] = f.feature.ravel(), f.threshold.ravel()
+        value[at] = f.value.ravel()  # float32 leaves, summed in float64 as the padded stack did
+        left[at], right[at] = (f.left + tree_start).ravel(), (f.right + tree_start).ravel()
+        roots[m, :a] = tree_start[:, 0]
+    base = np.array([f.base_score for f in flats], np.float64)
+    depth = max(f.depth for f in flats)
+    return TreeStack(feature, threshold, left, right, value, roots, base, depth)
 
 
 class Predictor:
@@ -116,7 +148,12 @@ class Predictor:
     def _stacked(self) -> _Stacked:
         if self._stack is None:
             names = sorted(self._models)
-            self._stack = _Stacked(names, [self._models[s] for s in names])
+            stack = self._stack = _Stacked(names, [self._models[s] for s in names])
+            # each symbol's layers become views of the stack: the network is held once, not
+            # twice (~16 MB at 500 symbols); the same values (a rebuild stacks the views)
+            for i, s in enumerate(names):
+                layers = [(w[i], b[i]) for w, b in zip(stack.W, stack.b, strict=True)]
+                self._models[s] = replace(self._models[s], layers=layers)
         return self._stack
 
     # -- scoring ----------------------------------------------------------------------------
@@ -162,9 +199,12 @@ class Predictor:
         n_feat = next(iter(self._models.values())).n_features
         X = np.vstack([check_X(rows[s], n_feat, what=f"features of {s}")[:1] for s in syms])
         idx = np.array([stack.index[s] for s in syms])
+        # every cached symbol in stack order (the usual day): the stacked layers themselves, not
+        # a gathered copy of them (~16 MB at 500 symbols, at every rebalance)
+        every = len(idx) == len(stack.index) and bool((idx == np.arange(len(idx))).all())
         h = X
         for k, (w, b) in enumerate(zip(stack.W, stack.b, strict=True)):
-            h = np.einsum("si,sio->so", h, w[idx]) + b[idx]
+            h = np.einsum("si,sio->so", h, w if every else w[idx]) + (b if every else b[idx])
             if k < len(stack.W) - 1:
                 h = np.maximum(h, 0.0)
         p_nn = h[:, 0]
