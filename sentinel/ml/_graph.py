@@ -162,8 +162,8 @@ class _Trainer:
             self._keep, input_signature=[tf.TensorSpec([None], i32)], autograph=False
         )
         # called through their concrete functions: the polymorphic call re-binds and type-checks
-        # its arguments against the signature on every epoch (~1 ms; ~13 % of the demo's
-        # network CPU, measured on its ten passes). Same graphs, same bits. Traced lazily.
+        # its arguments against the signature on every epoch (~13 % of the demo's network CPU,
+        # measured on its ten passes). Same graphs, same bits. Traced lazily.
         self._epoch_cf: Any = None
         self._keep_cf: Any = None
 

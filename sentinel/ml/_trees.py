@@ -170,36 +170,34 @@ class TreeStack:
 
     @classmethod
     def build(cls, flats: list[FlatTrees]) -> TreeStack:
-        """Pad every booster to the same tree/node counts and concatenate."""
+        """Concatenate the boosters' trees, each booster's nodes stored once.
+
+        A booster keeps its own ``[n_trees, n_nodes]`` block; a tree it lacks (fewer trees than
+        the largest booster) has its root at node 0, one shared leaf of value 0 that loops onto
+        itself. Why not pad every booster to the largest tree and node counts: in a walk-forward
+        run most boosters stop early (500 symbols: 5,119 trees, the largest booster 146), and the
+        padded arrays were 2.25 M nodes (~82 MB) for ~150 k real ones. The routing visits the
+        same real nodes and each row sums the same values in the same order (a missing tree adds
+        0.0 where the padding did), so predictions equal the padded stack's to the bit (tested).
+        """
         n_trees = max(f.feature.shape[0] for f in flats)
-        n_nodes = max(f.feature.shape[1] for f in flats)
-        size = n_trees * n_nodes
-        arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "t", "l", "r", "v")}
-        for m, f in enumerate(flats):
-            pad = np.zeros((n_trees, n_nodes), np.int32)
-            ids = np.tile(np.arange(n_nodes, dtype=np.int32), (n_trees, 1))
-            feat, thr, val = pad.copy(), np.zeros_like(pad, np.float32), pad.astype(np.float32)
-            lft, rgt = ids.copy(), ids.copy()
+        sizes = [f.feature.size for f in flats]
+        starts = np.cumsum([1, *sizes[:-1]])  # node 0: the shared zero leaf
+        total = 1 + sum(sizes)
+        feature, left = np.zeros(total, np.int64), np.zeros(total, np.int64)
+        right, value = np.zeros(total, np.int64), np.zeros(total, np.float64)
+        threshold = np.zeros(total, np.float32)
+        roots = np.zeros((len(flats), n_trees), np.int64)
+        for m, (f, start) in enumerate(zip(flats, starts, strict=True)):
             a, b = f.feature.shape
-            feat[:a, :b], thr[:a, :b], val[:a, :b] = f.feature, f.threshold, f.value
-            lft[:a, :b], rgt[:a, :b] = f.left, f.right
-            offset = m * size + np.arange(n_trees, dtype=np.int64)[:, None] * n_nodes
-            arrays["f"].append(feat.ravel())
-            arrays["t"].append(thr.ravel())
-            arrays["v"].append(val.ravel())
-            arrays["l"].append((lft + offset).ravel())
-            arrays["r"].append((rgt + offset).ravel())
-        roots = np.arange(len(flats))[:, None] * size + np.arange(n_trees)[None, :] * n_nodes
-        return cls(
-            np.concatenate(arrays["f"]).astype(np.int64),
-            np.concatenate(arrays["t"]),
-            np.concatenate(arrays["l"]).astype(np.int64),
-            np.concatenate(arrays["r"]).astype(np.int64),
-            np.concatenate(arrays["v"]).astype(np.float64),
-            roots.astype(np.int64),
-            np.array([f.base_score for f in flats], np.float64),
-            max(f.depth for f in flats),
-        )
+            at = slice(start, start + a * b)
+            tree_start = start + np.arange(a, dtype=np.int64)[:, None] * b
+            feature[at], threshold[at] = f.feature.ravel(), f.threshold.ravel()
+            value[at] = f.value.ravel()  # float32 leaves, summed in float64
+            left[at], right[at] = (f.left + tree_start).ravel(), (f.right + tree_start).ravel()
+            roots[m, :a] = tree_start[:, 0]
+        base = np.array([f.base_score for f in flats], np.float64)
+        return cls(feature, threshold, left, right, value, roots, base, max(f.depth for f in flats))
 
     def predict(self, model_idx: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Row ``i`` of ``X`` (already scaled, any float) scored by model ``model_idx[i]``."""

@@ -52,39 +52,7 @@ class _Stacked:
         self.xgb_mean = np.stack([c.xgb_mean for c in comps])
         self.xgb_scale = np.stack([c.xgb_scale for c in comps])
         self.nn_weight = np.array([c.nn_weight for c in comps])
-        self.trees = stack_trees([c.trees for c in comps])
-
-
-def stack_trees(flats: list[FlatTrees]) -> TreeStack:
-    """The boosters' trees as one :class:`TreeStack`, each booster's nodes stored once.
-
-    Why: ``TreeStack.build`` pads every booster to the largest tree and node counts. In a walk-
-    forward run most boosters stop early (500 symbols: 5,119 trees, the largest booster 146), so
-    its arrays were 2.25 M nodes (~82 MB) for ~150 k in the boosters' own arrays. Here each
-    booster keeps its own ``[n_trees, n_nodes]`` block and a missing tree's root is node 0, a leaf
-    of value 0 that loops onto itself: the routing visits the same real nodes and each row sums
-    the same values in the same order (a missing tree adds 0.0 where the padding did), so the
-    predictions are equal to the bit (tested against ``TreeStack.build``).
-    """
-    n_trees = max(f.feature.shape[0] for f in flats)
-    sizes = [f.feature.size for f in flats]
-    starts = np.cumsum([1, *sizes[:-1]])  # node 0: the shared zero leaf
-    total = 1 + sum(sizes)
-    feature, left = np.zeros(total, np.int64), np.zeros(total, np.int64)
-    right, value = np.zeros(total, np.int64), np.zeros(total, np.float64)
-    threshold = np.zeros(total, np.float32)
-    roots = np.zeros((len(flats), n_trees), np.int64)
-    for m, (f, start) in enumerate(zip(flats, starts, strict=True)):
-        a, b = f.feature.shape
-        at = slice(start, start + a * b)
-        tree_start = start + np.arange(a, dtype=np.int64)[:, None] * b
-        feature[at], threshold[at] = f.feature.ravel(), f.threshold.ravel()
-        value[at] = f.value.ravel()  # float32 leaves, summed in float64 as the padded stack did
-        left[at], right[at] = (f.left + tree_start).ravel(), (f.right + tree_start).ravel()
-        roots[m, :a] = tree_start[:, 0]
-    base = np.array([f.base_score for f in flats], np.float64)
-    depth = max(f.depth for f in flats)
-    return TreeStack(feature, threshold, left, right, value, roots, base, depth)
+        self.trees = TreeStack.build([c.trees for c in comps])
 
 
 class Predictor:

@@ -102,7 +102,7 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
         rounds = int(self.n_estimators)
         if eval_set is None:
             booster = _boost(xgb, self._booster_params(), dtrain, rounds)
-            return self._set_state(booster, scaler, n_samples=len(ya), n_trees=rounds)
+            return self._set_state(booster, scaler, n_samples=len(ya))
         Xe = check_X(eval_set[0], Xa.shape[1], what="eval_set X")
         deval = xgb.DMatrix(
             standardise(scaler, Xe), label=np.asarray(eval_set[1], np.float64), nthread=nt
@@ -112,19 +112,15 @@ class XGBRegressorModel(ScaledInputs, BaseModel):
             early_stopping_rounds=int(early_stopping_rounds), verbose_eval=False,
         )  # fmt: skip
         best = int(booster.best_iteration) + 1
-        return self._set_state(booster[:best], scaler, n_samples=len(ya), n_trees=best)
+        return self._set_state(booster[:best], scaler, n_samples=len(ya))
 
-    def _set_state(
-        self, booster: Any, scaler: Any, *, n_samples: int, n_trees: int | None = None
-    ) -> XGBRegressorModel:
-        """``n_trees``: the booster's round count when the caller knows it (asking the booster
-        costs ~0.3 ms, a sizeable share of a small fit)."""
+    def _set_state(self, booster: Any, scaler: Any, *, n_samples: int) -> XGBRegressorModel:
         self.booster_ = booster
         self.__dict__.pop("_flat", None)  # parsed from the previous booster, if any
         self.scaler_ = scaler  # sklearn StandardScaler fitted on the training rows
         self.n_features_in_ = int(scaler.mean_.shape[0])
         self.n_samples_ = int(n_samples)
-        self.best_n_trees_ = int(booster.num_boosted_rounds() if n_trees is None else n_trees)
+        self.best_n_trees_ = int(booster.num_boosted_rounds())
         return self
 
     def flat_trees(self) -> FlatTrees:

@@ -11,9 +11,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.ml._trees import TreeStack
-from sentinel.ml.predictor import Predictor, stack_trees
+from sentinel.ml._trees import FlatTrees, TreeStack
+from sentinel.ml.predictor import Predictor
 from sentinel.ml.xgb import XGBRegressorModel
+
+
+def padded_stack(flats: list[FlatTrees]) -> TreeStack:
+    """The reference: every booster padded to the largest tree and node counts (the layout
+    ``TreeStack.build`` had before it stored each booster's nodes once)."""
+    n_trees = max(f.feature.shape[0] for f in flats)
+    n_nodes = max(f.feature.shape[1] for f in flats)
+    size = n_trees * n_nodes
+    ids = np.tile(np.arange(n_nodes, dtype=np.int64), (n_trees, 1))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("f", "t", "l", "r", "v")}
+    for m, f in enumerate(flats):
+        feat = np.zeros((n_trees, n_nodes), np.int64)
+        thr, val = np.zeros(feat.shape, np.float32), np.zeros(feat.shape, np.float64)
+        lft, rgt = ids.copy(), ids.copy()
+        a, b = f.feature.shape
+        feat[:a, :b], thr[:a, :b], val[:a, :b] = f.feature, f.threshold, f.value
+        lft[:a, :b], rgt[:a, :b] = f.left, f.right
+        offset = m * size + np.arange(n_trees, dtype=np.int64)[:, None] * n_nodes
+        for key, arr in (("f", feat), ("t", thr), ("v", val), ("l", lft + offset),
+                         ("r", rgt + offset)):  # fmt: skip
+            parts[key].append(arr.ravel())
+    roots = np.arange(len(flats))[:, None] * size + np.arange(n_trees)[None, :] * n_nodes
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    base = np.array([f.base_score for f in flats])
+    depth = max(f.depth for f in flats)
+    return TreeStack(cat["f"], cat["t"], cat["l"], cat["r"], cat["v"], roots, base, depth)
 
 
 def _predictor(trained) -> Predictor:
@@ -44,7 +70,7 @@ def boosters():
 )
 def test_unpadded_stack_predicts_like_the_padded_one_to_the_bit(boosters, seed, n_rows, scale):
     flats = [m.flat_trees() for m in boosters]
-    padded, compact = TreeStack.build(flats), stack_trees(flats)
+    padded, compact = padded_stack(flats), TreeStack.build(flats)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(flats), size=n_rows)
     X = rng.normal(scale=scale, size=(n_rows, 5))
@@ -53,9 +79,9 @@ def test_unpadded_stack_predicts_like_the_padded_one_to_the_bit(boosters, seed, 
 
 def test_each_booster_node_is_stored_once(boosters):
     flats = [m.flat_trees() for m in boosters]
-    compact = stack_trees(flats)
+    compact = TreeStack.build(flats)
     assert compact.feature.size == 1 + sum(f.feature.size for f in flats)
-    assert compact.feature.size < TreeStack.build(flats).feature.size / 3
+    assert compact.feature.size < padded_stack(flats).feature.size / 3
     assert compact.depth == max(f.depth for f in flats) == 6
 
 
