@@ -2,7 +2,8 @@
 
 * ``engine_ref``: the reference momentum workload in sentinel, backtrader and vectorbt with the same
   rules, each timed in-process (imports and data loading excluded), in one benchmark run.
-* ``walk_forward_100``: walk-forward ML over 100 real symbols and 5 years, retrained monthly.
+* ``walk_forward_100``: walk-forward ML over 100 real symbols and 5 years, retrained monthly
+  (``walk_forward_100_warm``: the same with ``ml.warm_start: 0.25``).
 * ``memory_500``: peak RSS of a 500-symbol walk-forward ML backtest, in a fresh subprocess
   (target 1.5 GB).
 
@@ -306,6 +307,17 @@ def walk_forward_100() -> list[Result]:
 
     Counts (epochs, trees) are picked yearly (``ml.select_every: 12``): the retrains between
     refit once on every known sample (see README, walk-forward training)."""
+    return _walk_forward_100(0.0)
+
+
+@workload("walk_forward_100_warm")
+def walk_forward_100_warm() -> list[Result]:
+    """The same run with ``ml.warm_start: 0.25``: refits between picks resume the previous
+    networks for a quarter of the picked epochs (README, walk-forward training)."""
+    return _walk_forward_100(0.25)
+
+
+def _walk_forward_100(warm_start: float) -> list[Result]:
     from engine.backtest import run_backtest
     from engine.config import RunConfig
     from sentinel.data.importer import import_files
@@ -326,20 +338,22 @@ def walk_forward_100() -> list[Result]:
             "rebalance": {"every": "weekly", "weekday": "friday"},
             "strategy": {"name": "top_n", "params": {"n": 20}},
             "ml": {"enabled": True, "mode": "walk_forward", "retrain": "monthly",
-                   "min_samples": 52, "select_every": 12},
+                   "min_samples": 52, "select_every": 12, "warm_start": warm_start},
             "costs": {"commission_bps": 1, "min_commission": 1, "slippage_bps": 5},
             "benchmark": "SPY",
         })  # fmt: skip
         out: dict[str, Any] = {}
         secs = timed(lambda: out.update(r=run_backtest(cfg, store=store, save=False)))
     res = out["r"]
+    name = "walk_forward_100" + ("_warm" if warm_start else "")
     return [
-        Result("walk_forward_100", "wall time, 100 symbols x 5 years, monthly retrain", secs / 60,
+        Result(name, "wall time, 100 symbols x 5 years, monthly retrain", secs / 60,
                "min", 1.0,
                notes=f"{span[0]}..{span[1]}, {int(res.metrics['n_retrains'])} retrains, "
                      f"{int(res.metrics['n_rebalances'])} weekly rebalances, top 20; includes "
                      "features + training-sample generation (store imported beforehand); "
-                     f"max_epochs {cfg.ml.max_epochs}, min_samples 52, select_every 12"),
+                     f"max_epochs {cfg.ml.max_epochs}, min_samples 52, select_every 12"
+                     + (f", warm_start {warm_start}" if warm_start else "")),
     ]  # fmt: skip
 
 

@@ -265,6 +265,15 @@ class MLConfig(StrictModel):
         "(early stopping on a purged inner split) every N-th retrain; the retrains between "
         "refit on every known sample with the counts last picked (one fit instead of two).",
     )
+    warm_start: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Walk-forward with select_every > 1: a refit between two picks starts from "
+        "the symbol's network of the previous retrain (trained on earlier data only) and "
+        "trains this share of the picked epochs (at least one) instead of all of them from "
+        "fresh weights. 0 (default): every refit starts fresh.",
+    )
     model: Literal["per_symbol", "pooled", "hierarchical"] | None = Field(
         default=None,
         description="Model kind (sentinel.ml.pooled); unset follows the setting ml_model.",
@@ -352,8 +361,9 @@ class RunConfig(StrictModel):
         """A stable hash of everything that defines the run (names a run; keys caches)."""
         data = self.model_dump(mode="json")
         data["ml"].pop("train_executor")  # where training runs, not what the run computes
-        if data["ml"]["select_every"] == 1:  # the neutral value computes what older configs did:
-            data["ml"].pop("select_every")  # their names and caches stay valid
+        for key, neutral in (("select_every", 1), ("warm_start", 0.0)):
+            if data["ml"][key] == neutral:  # the neutral value computes what older configs did:
+                data["ml"].pop(key)  # their names and caches stay valid
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -109,7 +109,7 @@ def ml_policy(cfg: RunConfig, settings: Settings) -> MLPolicy:
         settings, enabled=ml.enabled, blend_ratio=ml.blend_ratio, mode=ml.mode,
         horizon_days=ml.horizon_days, min_samples=ml.min_samples, max_epochs=ml.max_epochs,
         seed=cfg.seed, model=ml.model, target=ml.target, label_from=ml.label_from,
-        select_every=ml.select_every,
+        select_every=ml.select_every, warm_start=ml.warm_start,
     )  # fmt: skip
 
 

@@ -277,6 +277,8 @@ class Planner:
         self._retrain_view: Store | None = None
         #: symbol -> (epochs, trees) picked at the last selecting retrain (``select_every``)
         self._counts: dict[str, tuple[int, int]] = {}
+        #: symbol -> the last retrain's network, kept only for ``ml.warm_start``
+        self._networks: dict[str, Any] = {}
         self._n_retrains = 0
 
     @property
@@ -311,10 +313,13 @@ class Planner:
                 target=self.policy.target, label_from=self.policy.label_from,
                 map_chunks=self.train_map, metrics=False, for_prediction=True,
                 counts=None if select else self._counts,
+                warm=None if select else self._networks, warm_share=self.policy.warm_start,
             )  # fmt: skip
         if select:
             self._counts = {}
         self._counts.update(report.counts)  # a symbol first seen between selections keeps its own
+        if self.policy.warm_start > 0:
+            self._networks = {s: m.nn_ for s, m in report.models.items() if hasattr(m, "nn_")}
         if report.predictor is not None:  # pooled / hierarchical: one predictor for the day
             self.predictor = report.predictor
         else:

@@ -38,6 +38,16 @@ class _Stack:
     y_scalers: list[tuple[float, float]] = field(default_factory=list)
 
 
+@dataclass
+class Start:
+    """Initial weights for some rows of a stack (a warm refit): ``flat`` ``[k, P]`` and
+    ``moving`` ``[k, M]`` in :class:`_Trainer`'s layouts, for stack rows ``rows`` ``[k]``."""
+
+    rows: np.ndarray
+    flat: np.ndarray
+    moving: np.ndarray
+
+
 _RULE = threading.local()  # .on: this thread is tracing a _Trainer graph
 _HOOK = threading.Lock()
 
@@ -198,8 +208,9 @@ class _Trainer:
             o += n
         return out
 
-    def reset(self, n_sym: int, seed: int, patience: int) -> None:
-        """Fresh networks for ``n_sym`` symbols: Glorot weights drawn from ``seed`` as if alone."""
+    def reset(self, n_sym: int, seed: int, patience: int, start: Start | None = None) -> None:
+        """Fresh networks for ``n_sym`` symbols: Glorot weights drawn from ``seed`` as if alone;
+        the rows that ``start`` marks begin from its weights instead (a warm refit)."""
         rng = np.random.default_rng(seed)
         init: list[np.ndarray] = []
         for fi, fo in zip(self.sizes[:-1], self.sizes[1:], strict=True):
@@ -211,6 +222,8 @@ class _Trainer:
             moving += [np.zeros((n_sym, fo), np.float32), np.ones((n_sym, fo), np.float32)]
         flat = np.concatenate([a.reshape(n_sym, -1) for a in init], axis=1)
         mov = np.concatenate(moving, axis=1)
+        if start is not None:
+            flat[start.rows], mov[start.rows] = start.flat, start.moving
         self.flat.assign(flat)
         self.best.assign(flat)
         self.moving.assign(mov)
@@ -387,6 +400,7 @@ def _run_epochs(
     patience: int,
     batch_size: int,
     progress: Callable[[int, int], None] | None,
+    start: Start | None = None,
 ) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], float, int, int]]:
     """Train the stack; per symbol (index into ``st``): weights, moving stats, loss, epochs.
 
@@ -396,7 +410,7 @@ def _run_epochs(
     """
     tf = tr.tf
     n = len(goal)
-    tr.reset(n, seed, patience)
+    tr.reset(n, seed, patience, start)
     rows = np.arange(n)  # stack position -> symbol
     n_tr = st.n_tr.copy()
     x_tr, y_tr, x_va, y_va, m_va = st.x_tr, st.y_tr, st.x_va, st.y_va, st.m_va

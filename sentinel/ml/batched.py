@@ -18,6 +18,7 @@ arithmetic alone or stacked; only the validation loss is summed over a padded, l
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ import numpy as np
 
 from sentinel.ml import nn_worker
 from sentinel.ml._checks import check_Xy
-from sentinel.ml._graph import _run_epochs, _Stack, _trainer
+from sentinel.ml._graph import Start, _run_epochs, _Stack, _trainer
 from sentinel.ml._scaler import fit_scaler, scaler_class, standardise
 from sentinel.ml._weights import DenseBN, NNWeights
 from sentinel.ml.ensemble import EnsembleModel, clone
@@ -96,6 +97,7 @@ def fit_nn_batched(
     purge: Sequence[int] | None = None,
     epochs: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    init: Sequence[NNRegressor | None] | None = None,
 ) -> list[BatchedNNResult]:
     """Fit one network per ``(X, y)`` (rows in time order) in a single TensorFlow graph.
 
@@ -117,6 +119,9 @@ def fit_nn_batched(
     progress
         Called as ``progress(epoch, last)`` after each epoch of the batched graph (``last``: the
         largest epoch bound); ``(last, last)`` once every network stopped early.
+    init
+        With ``epochs``: per dataset, a fitted network of the same architecture to start from
+        instead of fresh weights (a warm refit; see :func:`warm_start`), or None.
 
     Returns
     -------
@@ -160,15 +165,17 @@ def fit_nn_batched(
     goal = np.array([int(targets[i]) for i in good], np.int64)
     # fixed epochs: nothing to early-stop on, so patience never fires; symbols freeze at `goal`
     patience = int(goal.max()) + 1 if fixed else int(params.patience)
+    start = warm_start(st, [init[i] for i in good], params) if fixed and init else None
     worker = nn_worker.active()
     if worker is not None:  # the same _run_epochs in the training process (sentinel.ml.nn_worker)
         arrays = (st.x_tr, st.y_tr, st.n_tr, st.x_va, st.y_va, st.m_va)
         fits = worker.run_epochs(int(n_feat or 0), params, arrays, goal, fixed, seed, patience,
-                                 progress)  # fmt: skip
+                                 progress, start)  # fmt: skip
     else:
         tr = _trainer(int(n_feat or 0), params)
         with tr.lock:
-            fits = _run_epochs(tr, st, goal, fixed, seed, patience, params.batch_size, progress)
+            fits = _run_epochs(tr, st, goal, fixed, seed, patience, params.batch_size, progress,
+                               start)  # fmt: skip
     n_hidden = len(params.hidden_units)
     for j, i in enumerate(good):
         p, mov, best_loss, best_epoch, n_epochs = fits[j]
@@ -188,6 +195,49 @@ def fit_nn_batched(
         )
         results[i] = BatchedNNResult(model)
     return results
+
+
+def warm_start(st: _Stack, nets: Sequence[NNRegressor | None], params: NNRegressor) -> Start | None:
+    """The stack rows that start from a previous network, in the graph's layouts (or None).
+
+    The previous network saw inputs standardised by its own scaler and predicted returns; the
+    stack standardises with scalers fitted now and trains on scaled targets. So its first layer
+    and its output layer are rewritten to compute the same function in the stack's units
+    (``x_old = x_new * s_new / s_old + (m_new - m_old) / s_old``; ``t = (r - y_mean) / y_std``):
+    training resumes from what the network had learnt, not from a shifted copy of it. A network
+    of another architecture or feature count is left out (that row starts fresh).
+    """
+    rows, flats, movs = [], [], []
+    units = [int(u) for u in params.hidden_units]
+    for j, net in enumerate(nets):
+        w = getattr(net, "weights_", None)
+        if w is None or [int(h.kernel.shape[1]) for h in w.hidden] != units:
+            continue
+        sc_old, sc_new = net.scaler_, st.scalers[j]
+        if sc_old.mean_.shape != sc_new.mean_.shape or w.hidden[0].kernel.shape[0] != len(
+            sc_new.mean_
+        ):
+            continue
+        ratio = np.asarray(sc_new.scale_, np.float64) / np.asarray(sc_old.scale_, np.float64)
+        shift = (np.asarray(sc_new.mean_, np.float64) - sc_old.mean_) / sc_old.scale_
+        k0 = np.asarray(w.hidden[0].kernel, np.float64)
+        parts: list[np.ndarray] = []
+        mov: list[np.ndarray] = []
+        for i, layer in enumerate(w.hidden):
+            kernel, bias = layer.kernel, layer.bias
+            if i == 0:
+                kernel, bias = ratio[:, None] * k0, layer.bias + shift @ k0
+            parts += [kernel, bias, layer.gamma, layer.beta]
+            mov += [layer.moving_mean, layer.moving_var]
+        y_mean, y_std = st.y_scalers[j]
+        parts += [np.asarray(w.out_kernel, np.float64) / y_std,
+                  (np.asarray(w.out_bias, np.float64) - y_mean) / y_std]  # fmt: skip
+        rows.append(j)
+        flats.append(np.concatenate([np.ravel(a) for a in parts]).astype(np.float32))
+        movs.append(np.concatenate([np.ravel(a) for a in mov]).astype(np.float32))
+    if not rows:
+        return None
+    return Start(np.array(rows), np.stack(flats), np.stack(movs))
 
 
 def prewarm(
@@ -262,6 +312,7 @@ class _Job:
     purge: int = 0
     epochs: int | None = None
     trees: int | None = None
+    init: NNRegressor | None = None  # a warm refit's starting network (fixed epochs only)
 
 
 def es_purge(days: np.ndarray, es_fraction: float, gap_days: int) -> int:
@@ -333,6 +384,7 @@ def _fit_nets(
         [(j.X, j.y) for j in jobs], nn_t, seed=seed,
         purge=None if fixed else [j.purge for j in jobs],
         epochs=[int(j.epochs or 0) for j in jobs] if fixed else None, progress=progress,
+        init=[j.init for j in jobs] if fixed else None,
     )  # fmt: skip
     return {
         (j.symbol, j.role): r.model if r.model is not None else str(r.error)
@@ -378,6 +430,8 @@ def train_many(
     metrics: bool = True,
     counts: Mapping[str, tuple[int, int]] | None = None,
     flatten: bool = False,
+    warm: Mapping[str, NNRegressor] | None = None,
+    warm_share: float = 0.0,
 ) -> dict[str, TrainResult]:
     """Validate and fit NN + XGBoost ensembles for many symbols at once.
 
@@ -414,6 +468,10 @@ def train_many(
         ``symbol -> (epochs, trees)`` picked at an earlier date (``ml.select_every``): such a
         symbol skips the early-stopping fit and is fitted once, on every sample, with these
         counts (``refit="all"`` only; no metrics for it, as no model saw a held-out block).
+    warm, warm_share
+        ``ml.warm_start``: a symbol refitted with given ``counts`` whose previous network is in
+        ``warm`` starts from it (:func:`warm_start`) and trains ``ceil(warm_share * epochs)``
+        epochs (at least one) instead of ``epochs`` from fresh weights. ``warm_share`` 0: off.
 
     Returns
     -------
@@ -493,13 +551,17 @@ def train_many(
             finals = []
             for sym, p in prepared.items():
                 v = nets.get((sym, "val"))
+                init = None
                 if sym in counts:
                     n_ep = max(1, int(counts[sym][0]))
+                    init = (warm or {}).get(sym) if warm_share > 0 else None
+                    if init is not None:
+                        n_ep = max(1, math.ceil(warm_share * n_ep))
                 elif isinstance(v, NNRegressor):
                     n_ep = max(1, v.best_epoch_)
                 else:
                     continue
-                finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep))
+                finals.append(_Job(sym, "final", p["X"], p["y"], epochs=n_ep, init=init))
             val_loss = {
                 k[0]: v.best_val_loss_
                 for k, v in nets.items()

@@ -101,11 +101,12 @@ class NNWorker:
         seed: int,
         patience: int,
         progress: Callable[[int, int], None] | None,
+        start: Any = None,
     ) -> dict[int, Any]:
         """:func:`sentinel.ml._graph._run_epochs` on ``arrays`` (the stack's ``x_tr, y_tr,
         n_tr, x_va, y_va, m_va``) in the child; ``progress`` is called here, per epoch."""
         req = ("fit", int(n_feat), params, arrays, goal, bool(fixed), int(seed), int(patience),
-               progress is not None)  # fmt: skip
+               progress is not None, start)  # fmt: skip
         with self.lock:
             self._call_nowait(req)
             while True:
@@ -239,7 +240,7 @@ def _serve(recv: Connection, send: Connection, threads: int) -> None:
             if kind == "rss":
                 send.send(("rss", peak_rss_mb()))
                 continue
-            _, n_feat, params, arrays, goal, fixed, seed, patience, report = req
+            _, n_feat, params, arrays, goal, fixed, seed, patience, report, start = req
             st = _Stack(*arrays)  # x_tr, y_tr, n_tr, x_va, y_va, m_va
             del req, arrays  # the stack holds the only reference: freed after the fit
 
@@ -249,7 +250,8 @@ def _serve(recv: Connection, send: Connection, threads: int) -> None:
             tr = _trainer(n_feat, params)
             with tr.lock:
                 out = _run_epochs(tr, st, np.asarray(goal), fixed, seed, patience,
-                                  params.batch_size, progress if report else None)  # fmt: skip
+                                  params.batch_size, progress if report else None,
+                                  start)  # fmt: skip
             send.send(("done", out))
             del out, st
             release_freed_memory()  # a retrain's tensors, before the next one stacks on them

@@ -32,6 +32,7 @@ class MLPolicy:
     target: str  # ml.target: return | excess | rank
     label_from: str  # ml.label_from: close | next_open (a run-config knob, no setting)
     select_every: int = 1  # ml.select_every: epoch/tree counts re-picked every N-th retrain
+    warm_start: float = 0.0  # ml.warm_start: refits between picks resume the last networks
 
     @classmethod
     def from_settings(cls, settings: Settings, **given: Any) -> MLPolicy:
@@ -48,6 +49,7 @@ class MLPolicy:
             "target": settings.ml_target,
             "label_from": "close",
             "select_every": 1,
+            "warm_start": 0.0,
         }
         unknown = set(given) - set(values)
         if unknown:

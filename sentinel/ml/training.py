@@ -93,6 +93,8 @@ def train_as_of(
     metrics: bool = True,
     counts: Mapping[str, tuple[int, int]] | None = None,
     for_prediction: bool = False,
+    warm: Mapping[str, Any] | None = None,
+    warm_share: float = 0.0,
 ) -> TrainReport:
     """Fit ensembles for every symbol with at least ``min_samples`` samples known by ``as_of``.
 
@@ -119,6 +121,8 @@ def train_as_of(
     hierarchical kinds always pick. ``for_prediction``: the models will score rows in this
     process (walk-forward): their boosters are flattened for batched prediction in the
     booster worker, beside the network's training, not later on the main thread.
+    ``warm``, ``warm_share``: ``ml.warm_start`` (:func:`~sentinel.ml.batched.train_many`): the
+    previous retrain's networks, by symbol, that refits with given ``counts`` start from.
     """
     if model not in MODEL_KINDS:
         raise MLError(f"unknown ml.model {model!r}; choose one of {', '.join(MODEL_KINDS)}")
@@ -166,11 +170,13 @@ def train_as_of(
         results = _train_chunk(eligible, max_epochs=max_epochs, horizon_days=horizon_days,
                                validate=validate, seed=seed, progress=epoch_progress,
                                metrics=metrics, counts=counts,
-                               for_prediction=for_prediction)  # fmt: skip
+                               for_prediction=for_prediction, warm=warm,
+                               warm_share=warm_share)  # fmt: skip
     else:
         fit = partial(_train_chunk, max_epochs=max_epochs, horizon_days=horizon_days,
                       validate=validate, seed=seed, metrics=metrics, counts=counts,
-                      for_prediction=for_prediction)  # fmt: skip
+                      for_prediction=for_prediction, warm=warm,
+                      warm_share=warm_share)  # fmt: skip
         results = {}
         for part in map_chunks(fit, _chunks(eligible, map_chunks.workers)):
             results.update(part)
@@ -202,7 +208,8 @@ def _chunks(data: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
 def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, validate: bool,
                  seed: int, progress: Any = None, metrics: bool = True,
                  counts: Mapping[str, tuple[int, int]] | None = None,
-                 for_prediction: bool = False,
+                 for_prediction: bool = False, warm: Mapping[str, Any] | None = None,
+                 warm_share: float = 0.0,
                  ) -> dict[str, Any]:  # fmt: skip
     """One batched pass over ``chunk``: the whole universe in process, or one Dask worker's
     share (module level, so a worker can unpickle it)."""
@@ -217,6 +224,8 @@ def _train_chunk(chunk: dict[str, Any], *, max_epochs: int, horizon_days: int, v
         metrics=metrics,
         counts={s: c for s, c in (counts or {}).items() if s in chunk},
         flatten=for_prediction,
+        warm={s: n for s, n in (warm or {}).items() if s in chunk},
+        warm_share=warm_share,
     )
 
 
