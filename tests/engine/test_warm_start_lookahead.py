@@ -32,11 +32,18 @@ def test_warm_refits_ignore_the_future(real_files, tmp_path: Path) -> None:  # n
     pd.testing.assert_frame_equal(used_a, used_b, check_exact=True)
     pd.testing.assert_frame_equal(a.equity.loc[:ts], b.equity.loc[:ts], check_exact=True)
     # the warm refits did change the models (so the equality above is about warm models) ...
-    cold = run_backtest(_real_cfg().with_updates({"ml.select_every": 2}), store=clean, save=False)
-    after_warm = ts >= a.predictions["date"]
-    after_warm &= a.predictions["date"] > pd.Timestamp(before[1])
-    cold_scores = cold.predictions.loc[after_warm.to_numpy(), "ml_score"].to_numpy()
-    assert len(cold_scores) and not (cold_scores == a.predictions.loc[after_warm, "ml_score"]).all()
+    cold_cfg = _real_cfg().with_updates({"ml.select_every": 2, "end": "2015-05-29"})  # past T
+    cold = run_backtest(cold_cfg, store=clean, save=False)
+
+    def between_warm_refit_and_t(p: pd.DataFrame) -> pd.Series:
+        rows = p[(p["date"] > pd.Timestamp(before[1])) & (p["date"] <= ts)]
+        return rows.set_index(["date", "symbol"])["ml_score"]
+
+    warm, fresh = (
+        between_warm_refit_and_t(a.predictions),
+        between_warm_refit_and_t(cold.predictions),
+    )
+    assert len(warm) and warm.index.equals(fresh.index) and not (warm == fresh).all()
     # ... and the perturbation reached the run after T
     assert (
         not a.predictions[a.predictions["date"] > ts]
