@@ -254,7 +254,7 @@ def _kill_while(slow: str, db: Path, cfg: Path, out: Path, tmp_path: Path) -> No
     assert mark.exists(), proc.stderr.read().decode()[-2000:]
 
 
-def test_a_kill_while_writing_leaves_the_old_or_the_new_complete_folder(demo_db, tmp_path):
+def test_a_kill_while_writing_leaves_the_old_or_the_new_complete_folder(demo_db, tmp_path, run_cli):
     db = tmp_path / "kill.db"
     shutil.copy(demo_db, db)
     store = Store(f"sqlite:///{db}")
@@ -279,10 +279,8 @@ def test_a_kill_while_writing_leaves_the_old_or_the_new_complete_folder(demo_db,
     assert _folder(out) == new
     assert store.db.count("backtest_runs") == rows  # the row comes after the files
 
-    env = {**os.environ}
-    cmd = [sys.executable, "-m", "cli", "--db", f"sqlite:///{db}", "backtest", str(cfg),
-           "--output", str(out)]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    args = ["--db", f"sqlite:///{db}", "backtest", str(cfg), "--output", str(out)]
+    done = run_cli(*args, env={}, cwd=tmp_path)  # the kills need a process; this run does not
     assert done.returncode == 0, done.stderr[-2000:]
     assert _folder(out) == new
     assert store.db.count("backtest_runs") == rows + 1

@@ -122,7 +122,7 @@ main()
 """
 
 
-def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
+def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path, run_cli):
     cfg_path = tmp_path / "paper.yaml"
     cfg_path.write_text(yaml.safe_dump(CFG))
     clean = _copy(demo_db, tmp_path, "clean.db")
@@ -143,8 +143,8 @@ def test_kill_mid_rebalance_then_restart_sends_nothing_twice(demo_db, tmp_path):
     first_day = victim.records.live_orders("paper")[0].decided_on
     acct = victim.records.get_live_account("paper")
     assert acct is not None and acct.last_day < first_day  # the rebalance day was not committed
-    cmd = [sys.executable, "-m", "cli", *args]
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    restart = run_cli(*args, env={}, cwd=tmp_path)  # the kill needs a process; the restart not
+    assert restart.returncode == 0, restart.stderr[-2000:]
     assert _orders(victim, "paper") == _orders(clean, "paper")
     ids = [o.order_id for o in victim.records.live_orders("paper")]
     assert len(ids) == len(set(ids))

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from engine.returns_figures import ReturnFigures
 
-vbt = pytest.importorskip("vectorbt")
+
+@pytest.fixture(scope="module", autouse=True)
+def _vectorbt() -> None:
+    """vectorbt (which registers ``Series.vbt``) is imported when these tests run, not when the
+    module is collected: every xdist worker collects every module, one of them runs these."""
+    pytest.importorskip("vectorbt")
+
 
 FIGURES = ("total", "annualized", "annualized_volatility", "sharpe_ratio", "sortino_ratio",
            "max_drawdown", "calmar_ratio")  # fmt: skip

@@ -12,7 +12,13 @@ from sentinel.errors import ConfigError
 from sentinel.ml.dataset import generate_samples
 from sentinel.ml.training import _chunks, train_as_of
 
-pytest.importorskip("distributed")
+
+@pytest.fixture(scope="module", autouse=True)
+def _distributed() -> None:
+    """Dask is imported when these tests run, not when the module is collected (every xdist
+    worker collects every module; one of them runs these)."""
+    pytest.importorskip("distributed")
+
 
 TINY = {"max_epochs": 2, "min_samples": 30, "validate": False, "seed": 3}
 

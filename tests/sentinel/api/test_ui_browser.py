@@ -72,11 +72,16 @@ def _serving(db_url: str, data_dir: Path):
             proc.kill()
 
 
-@pytest.fixture
-def server(tmp_path, demo_store):
-    """``sentinel serve`` on the demo store with one model record, on a free port."""
-    from sentinel.db import ModelRecord
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, demo_template):
+    """``sentinel serve`` on a copy of the demo store with one model record, on a free port; one
+    per module (a start costs seconds). Of its two tests only the blend one writes (the saved
+    ratio, which it reads first), and the models table one does not read it."""
+    from sentinel.db import ModelRecord, Store
 
+    folder = tmp_path_factory.mktemp("served")
+    shutil.copy(demo_template, folder / "demo.db")
+    demo_store = Store(f"sqlite:///{folder / 'demo.db'}")
     metrics = {
         "validation_rmse": 0.02, "validation_ic": 0.1,
         "baselines": {"zero": {"ic": None}, "reversal_20": {"ic": 0.04},
@@ -87,7 +92,8 @@ def server(tmp_path, demo_store):
                     metrics=metrics)
     )  # fmt: skip
     url = demo_store.engine.url.render_as_string(hide_password=False)
-    with _serving(url, tmp_path / "data") as base:
+    demo_store.engine.dispose()
+    with _serving(url, folder / "data") as base:
         yield base
 
 

@@ -30,11 +30,19 @@ def data():
 
 
 @pytest.fixture(scope="session")
-def fitted_ensemble(data):
+def ensemble_fit(data):
+    """``(model, what its fit returned)``: the FAST_NN ensemble fitted once per session on
+    ``data`` (a network's fit costs seconds; test_contract checks the return value)."""
     from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
 
     X, y, _ = data
-    return EnsembleModel(NNRegressor(**FAST_NN), XGBRegressorModel(n_estimators=20)).fit(X, y)
+    model = EnsembleModel(NNRegressor(**FAST_NN), XGBRegressorModel(n_estimators=20))
+    return model, model.fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def fitted_ensemble(ensemble_fit):
+    return ensemble_fit[1]
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,16 @@ def _fits():
 
 @pytest.fixture
 def fitted(request, factory, data, _fits):
-    """``(model, fit's return value)``: this kind's model fitted once on ``data`` per module."""
+    """``(model, fit's return value)``: this kind's model fitted once on ``data`` per module; the
+    ensemble is the session's (conftest ``ensemble_fit``: the same factory, data and seed)."""
     kind = request.node.callspec.params["factory"]
+    if kind == "ensemble":
+        model, returned = request.getfixturevalue("ensemble_fit")
+        ref = factory()  # the session's model is what this factory would fit
+        assert model.get_params()["nn_weight"] == ref.get_params()["nn_weight"]
+        assert model.nn.get_params() == ref.nn.get_params()
+        assert model.xgb.get_params() == ref.xgb.get_params()
+        return model, returned
     if kind not in _fits:
         X, y, _ = data
         model = factory()

@@ -129,23 +129,19 @@ def test_broken_and_stale_models_are_reported_with_the_reason(
     assert "checksum" in printed["broken_models"]["AAA"]
 
 
-#: ``save_models`` for one fresh model, killed between the file swap and the database record
-#: (the pause before the record is injected here, not in the training code).
+#: ``save_models`` for one model, killed between the file swap and the database record (the
+#: pause before the record is injected here, not in the training code). The model is the stored
+#: one, loaded: a fresh fit would cost the child seconds, and the save is what is under test.
 SAVE_THEN_HANG = """
 import sys, time
 from datetime import date
-import numpy as np
 from sentinel.db import Store
 from sentinel.db.records import RecordRepository
-from sentinel.ml.models import EnsembleModel, NNRegressor, XGBRegressorModel
+from sentinel.ml.model_files import ModelStore
 from sentinel.ml.training import TrainReport, save_models
 
 url, root, mark = sys.argv[1:4]
-rng = np.random.default_rng(0)
-X = rng.normal(size=(60, 20))
-y = 0.03 * np.tanh(X[:, 0]) + 0.01 * rng.normal(size=60)
-model = EnsembleModel(NNRegressor(max_epochs=2, patience=1), XGBRegressorModel(n_estimators=5))
-model.fit(X, y)
+model = ModelStore(root).load("AAA").model
 
 def hang(self, record):
     open(mark, "w").close()
