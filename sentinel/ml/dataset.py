@@ -237,38 +237,37 @@ def sample_rows(
     )
     last_day = idx[-1]
     weeks = pd.Series(idx, index=idx).groupby([idx.isocalendar().year, idx.isocalendar().week])
-    anchors = weeks.max().sort_values()
-    rows = []
-    for t in anchors:
-        pos = idx.get_loc(t)
-        if pos < MIN_HISTORY or (since is not None and t.date() < since):
-            continue
-        horizon_end = t + timedelta(days=horizon_days)
-        if horizon_end > last_day:
-            break  # the label's last close is not final yet
-        j = idx.searchsorted(horizon_end, side="right") - 1
-        if j <= pos:
-            continue
-        if gaps_before[j] - gaps_before[max(0, pos - GAP_LOOKBACK)] > 0:
-            continue
-        lo = max(0, pos + 1 - VOLUME_LOOKBACK)
-        if untraded is not None and 2 * (untraded[pos + 1] - untraded[lo]) > pos + 1 - lo:
-            continue
-        label = float(closes.iloc[j] / closes.iloc[pos] - 1.0)
-        feats = features.loc[t].to_numpy(dtype="float64")
-        if not (np.isfinite(label) and np.isfinite(feats).all()):
-            continue
-        rows.append(
-            {
-                "symbol": symbol,
-                "date": t.date(),
-                "horizon_days": horizon_days,
-                "features": feats.tolist(),
-                "label": label,
-                "label_known_at": idx[j].date(),
-            }
-        )
-    return rows
+    anchors = pd.DatetimeIndex(weeks.max().sort_values().to_numpy())
+    # Every anchor's rules at once (a loop over anchors with pandas scalar lookups cost ~45 ms a
+    # symbol of 5 years; the rows, their order and their numbers are the loop's: tested against it)
+    pos = idx.get_indexer(anchors)  # each week's last bar is a bar of idx
+    horizon_end = anchors + pd.Timedelta(days=horizon_days)
+    j = idx.searchsorted(horizon_end, side="right") - 1
+    keep = (pos >= MIN_HISTORY) & (horizon_end <= last_day) & (j > pos)
+    if since is not None:
+        keep &= anchors >= pd.Timestamp(since)
+    keep &= gaps_before[j] - gaps_before[np.maximum(0, pos - GAP_LOOKBACK)] == 0
+    if untraded is not None:
+        lo = np.maximum(0, pos + 1 - VOLUME_LOOKBACK)
+        keep &= ~(2 * (untraded[pos + 1] - untraded[lo]) > pos + 1 - lo)
+    c = closes.to_numpy()
+    label = c[j] / c[pos] - 1.0
+    at = features.index.get_indexer(anchors)
+    if (at[keep] < 0).any():
+        raise KeyError(anchors[keep][at[keep] < 0][0])  # as features.loc[t] raised
+    feats = features.to_numpy(dtype="float64")[np.where(at < 0, 0, at)]
+    keep &= np.isfinite(label) & np.isfinite(feats).all(axis=1)
+    return [
+        {
+            "symbol": symbol,
+            "date": anchors[k].date(),
+            "horizon_days": horizon_days,
+            "features": feats[k].tolist(),
+            "label": float(label[k]),
+            "label_known_at": idx[j[k]].date(),
+        }
+        for k in np.flatnonzero(keep)
+    ]
 
 
 def generate_samples(
