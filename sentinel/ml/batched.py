@@ -214,9 +214,7 @@ def warm_start(st: _Stack, nets: Sequence[NNRegressor | None], params: NNRegress
         if w is None or [int(h.kernel.shape[1]) for h in w.hidden] != units:
             continue
         sc_old, sc_new = net.scaler_, st.scalers[j]
-        if sc_old.mean_.shape != sc_new.mean_.shape or w.hidden[0].kernel.shape[0] != len(
-            sc_new.mean_
-        ):
+        if w.hidden[0].kernel.shape[0] != len(sc_new.mean_):  # another feature count
             continue
         ratio = np.asarray(sc_new.scale_, np.float64) / np.asarray(sc_old.scale_, np.float64)
         shift = (np.asarray(sc_new.mean_, np.float64) - sc_old.mean_) / sc_old.scale_
