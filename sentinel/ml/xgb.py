@@ -39,9 +39,10 @@ def _update_call(xgb: Any) -> Callable[[Any, Any, int], None]:
 
     ``Booster.update`` re-checks and re-assigns the DMatrix's feature names before every round
     (~20-25 us a round, from the fits' difference); they cannot change between the rounds of
-    one fit, and the first round went through it. Same booster bytes (tested against ``xgb.train``); 4-12 % less per fit of
-    600-1,000 rows and 100-150 trees, nothing measurable at 250 rows and 60 trees (2026-12-01).
-    Falls back to ``Booster.update`` if this XGBoost lacks the private names.
+    one fit, and the first round went through it. Same booster bytes (tested against
+    ``xgb.train``); 4-12 % less per fit of 600-1,000 rows and 100-150 trees, nothing measurable
+    at 250 rows and 60 trees (2026-12-01). Falls back to ``Booster.update`` if this XGBoost
+    lacks the private names.
     """
     core = getattr(xgb, "core", None)
     check = getattr(core, "_check_call", None)
