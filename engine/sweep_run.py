@@ -93,13 +93,20 @@ def _worker_init(parent_pid: int) -> None:
 
 
 def _stop_pool(pool: Any) -> None:
-    """Kill the workers now (queued points are dropped; finished ones are already stored)."""
+    """Kill the workers now (queued points are dropped; finished ones are already stored).
+
+    The executor's manager thread is joined before returning: left running, it closes its
+    wake-up pipe while the interpreter's exit hook writes to it unlocked (CPython 3.11
+    ``_python_exit``), which printed "Bad file descriptor" after a Ctrl-C now and then."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     for proc in procs:
         proc.kill()
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         proc.join(5)
+    if manager is not None:
+        manager.join(10)  # bounded: it sees the dead workers, fails their futures and exits
 
 
 def _local(tasks: list[dict], workers: int) -> Iterator[dict]:

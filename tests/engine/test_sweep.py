@@ -358,3 +358,30 @@ def test_every_ml_key_that_changes_scores_is_in_the_score_key():
         assert score_key(other, other.start, other.end, {}) != key, path
     same = base.with_updates({"ml.blend_ratio": 0.9, "ml.train_executor.kind": "dask"})
     assert score_key(same, same.start, same.end, {}) == key
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_stop_pool_returns_with_the_manager_thread_done():
+    """Left running past ``_stop_pool``, the executor's manager thread races the interpreter's
+    exit hook on its wake-up pipe ("Bad file descriptor" after a Ctrl-C, seen once in CI)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from engine.sweep_run import _stop_pool
+
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"))
+    futures = [pool.submit(_sleep, 60) for _ in range(4)]
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(f.running() for f in futures):
+        time.sleep(0.05)
+    manager = pool._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    procs = list(pool._processes.values())
+    _stop_pool(pool)
+    assert not manager.is_alive()
+    assert not any(p.is_alive() for p in procs)
+    assert all(f.done() for f in futures)
