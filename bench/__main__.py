@@ -17,6 +17,11 @@ from bench._harness import WORKLOADS, Skip, save  # noqa: E402
 
 def main(argv: list[str]) -> int:
     console = Console(width=max(Console().width, 150))
+    if "-h" in argv or "--help" in argv:
+        console.print(
+            __doc__.strip() + "\nNo name runs every workload (tens of minutes); --list names them."
+        )
+        return 0
     if "--list" in argv:
         for name, fn in WORKLOADS.items():
             console.print(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}")

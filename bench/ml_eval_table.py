@@ -65,7 +65,7 @@ def run_variant(kind: str, target: str, *, force: bool = False) -> dict[str, Any
     shutil.copyfile(base, db)
     load = os.getloadavg()[0]
     cmd = [
-        sys.executable, "-m", "cli.main", f"--db=sqlite:///{db}", "ml", "evaluate", str(CONFIG),
+        sys.executable, "-m", "cli", f"--db=sqlite:///{db}", "ml", "evaluate", str(CONFIG),
         "--set", f"ml.model={kind}", "--set", f"ml.target={target}", "--output", str(folder),
         "--json",
     ]  # fmt: skip
@@ -76,6 +76,8 @@ def run_variant(kind: str, target: str, *, force: bool = False) -> dict[str, Any
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"{kind}/{target} failed (exit {proc.returncode}): {' | '.join(tail)}")
+    if not done.exists():  # a command that exits 0 without writing its result is a failure
+        raise RuntimeError(f"{kind}/{target}: exit 0 but no {done} ({' '.join(cmd[1:4])} ...)")
     out = json.loads(done.read_text())
     out["bench"] = {"seconds": round(seconds, 1), "load_at_start": load,
                     "load_at_end": os.getloadavg()[0]}  # fmt: skip
