@@ -728,18 +728,23 @@ def write_parsed(store: Store, parsed: list[ParsedFile], *, replace: bool = Fals
                 )  # fmt: skip
 
 
+#: Bars turned into driver tuples at a time (one transaction whatever the count): the tuples of
+#: a 500-symbol x 5-year import at once were ~250 MB, the peak of a new store's run.
+WRITE_CHUNK = 100_000
+
+
 def _write_prices(store: Store, conn, df: pd.DataFrame) -> None:
     cols = ["open", "high", "low", "close", "volume"]
-    has_adj = "adj_close" in df.columns
-    data = [_iso(df["date"], store), df["symbol"].to_numpy(dtype=object)]
-    data += [df[c].to_numpy("float64").tolist() for c in cols]
-    names = ["date", "symbol", *cols]
-    if has_adj:
-        data.append(_opt(df["adj_close"]))
-        names.append("adj_close")
-    store.db.upsert_tuples(
-        "prices", ["symbol", "date"], names, list(zip(*data, strict=True)), conn=conn
-    )
+    names = ["date", "symbol", *cols] + (["adj_close"] if "adj_close" in df.columns else [])
+    for at in range(0, len(df), WRITE_CHUNK):
+        part = df.iloc[at : at + WRITE_CHUNK]
+        data = [_iso(part["date"], store), part["symbol"].to_numpy(dtype=object)]
+        data += [part[c].to_numpy("float64").tolist() for c in cols]
+        if "adj_close" in df.columns:
+            data.append(_opt(part["adj_close"]))
+        store.db.upsert_tuples(
+            "prices", ["symbol", "date"], names, list(zip(*data, strict=True)), conn=conn
+        )
     spans = df.groupby("symbol")["date"].min()
     existing = {s.symbol: s for s in store.market.securities()}
     new_rows: list[tuple] = []

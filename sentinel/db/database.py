@@ -71,6 +71,19 @@ class Database:
 
         ``sql`` uses ``:name`` parameters (sqlite3's own style); other drivers get ``%(name)s``.
         """
+        with self._cursor(sql, params) as cur:
+            return cur.fetchall()
+
+    def row_chunks(self, sql: str, size: int, **params: Any) -> Iterator[list[tuple[Any, ...]]]:
+        """:meth:`rows` in lists of at most ``size`` rows, read as the caller consumes them: a
+        caller that reduces each chunk (decodes it to arrays) never holds every row's tuples."""
+        with self._cursor(sql, params) as cur:
+            while chunk := cur.fetchmany(size):
+                yield chunk
+
+    @contextmanager
+    def _cursor(self, sql: str, params: dict[str, Any]) -> Iterator[Any]:
+        """The driver's cursor with ``sql`` executed (parameters in the driver's style)."""
         if self.dialect == "sqlite":  # SQLite stores dates as ISO text; compare as text
             params = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
         else:
@@ -79,7 +92,7 @@ class Database:
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cur.execute(sql, params)
-                return cur.fetchall()
+                yield cur
             finally:
                 cur.close()
 

@@ -22,6 +22,9 @@ from sentinel.db.samples import SampleCache, sample_frame
 from sentinel.db.tables import MLPrediction, RegimeState
 from sentinel.timeutil import end_of_day_ts, require_date, to_date
 
+#: Rows decoded at a time when the training samples are preloaded (~10 MB of JSON text).
+SAMPLE_CHUNK = 20_000
+
 
 @dataclass(frozen=True, slots=True)
 class ScoreRecord:
@@ -205,11 +208,17 @@ class SignalRepository(Bounded):
         reads the samples known at each retrain); reads stay bounded as before and any write
         to the table drops the cache (:mod:`sentinel.db.samples`)."""
         if self.db.samples is None:
-            rows = self.db.rows(
+            # decoded a chunk at a time: the whole table's tuples and JSON-decoded lists held
+            # at once were the 500-symbol run's peak (~290 MB of the main process's ~800 MB)
+            chunks = self.db.row_chunks(
                 "SELECT symbol, date, horizon_days, label, label_known_at, features"
-                " FROM training_samples ORDER BY symbol, date"
+                " FROM training_samples ORDER BY symbol, date",
+                SAMPLE_CHUNK,
             )
-            self.db.samples = SampleCache.from_frame(sample_frame(rows, decode_float_rows))
+            frames = [sample_frame(rows, decode_float_rows) for rows in chunks]
+            frames = frames or [sample_frame([], decode_float_rows)]
+            df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            self.db.samples = SampleCache.from_frame(df)
 
     def newest_sample_date(self, horizon_days: int) -> date | None:
         """The latest sample date for the horizon among samples known by the bound (None: no

@@ -93,6 +93,36 @@ def test_failed_file_rolls_back_the_whole_import(store, tmp_path):
     assert store.db.count("prices") == 0 and store.db.count("securities") == 0
 
 
+def test_bars_written_in_chunks_are_one_transaction(store, tmp_path, monkeypatch):
+    """Prices go to the driver a chunk at a time (memory); a failure in a later chunk still
+    leaves the store as it was, and a whole import equals the one-chunk import."""
+    from sentinel.data import importer
+
+    first = _csv(tmp_path, GOOD[:1], "first.csv")
+    import_files(store, [first])
+    before = _snapshot(store)
+    monkeypatch.setattr(importer, "WRITE_CHUNK", 1)
+    calls, real = [], store.db.upsert_tuples
+
+    def failing(table, *args, **kwargs):
+        calls.append(table)
+        if calls.count("prices") == 3:
+            raise RuntimeError("disk full")
+        return real(table, *args, **kwargs)
+
+    monkeypatch.setattr(store.db, "upsert_tuples", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_files(store, [_csv(tmp_path, GOOD, "all.csv")])
+    assert calls.count("prices") == 3 and _snapshot(store) == before
+    monkeypatch.setattr(store.db, "upsert_tuples", real)
+    import_files(store, [_csv(tmp_path, GOOD, "all.csv")])
+    assert _snapshot(store) == [
+        ("AAA", "2020-01-02", 10.0, 11.0, 9.0, 10.5, 1000.0),
+        ("AAA", "2020-01-03", 10.5, 11.5, 10.0, 11.0, 1200.0),
+        ("BBB", "2020-01-02", 20.0, 21.0, 19.0, 20.5, 500.0),
+    ]
+
+
 def test_reimport_changes_nothing(store, tmp_path):
     path = _csv(tmp_path, GOOD)
     import_files(store, [path])

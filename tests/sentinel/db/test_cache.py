@@ -51,3 +51,21 @@ def test_cache_keeps_the_guard_and_is_dropped_on_write(pair):
     with cached.db.transaction() as conn:
         scramble_after(cached, "prices", "2016-01-04", 1, conn)
     assert cached.db.cache is None and view.db.cache is None
+
+
+def test_the_whole_table_read_in_chunks_equals_one_read(demo_store, monkeypatch):
+    """The preload reads the price table a chunk at a time (peak memory); the frame is the same
+    as one read, whatever the chunk size (997 splits symbols mid-history)."""
+    from sentinel.db import market
+
+    view = market.MarketView(demo_store.db, None)
+    monkeypatch.setattr(market, "PANEL_CHUNK", 10**9)
+    whole = view._panel_sql(None, None, None, None)
+    monkeypatch.setattr(market, "PANEL_CHUNK", 997)
+    chunked = view._panel_sql(None, None, None, None)
+    assert len(whole) > 3 * 997
+    pd.testing.assert_frame_equal(chunked, whole)
+    sql = "SELECT date, symbol FROM prices ORDER BY symbol, date"
+    assert list(zip(chunked["date"].dt.strftime("%Y-%m-%d"), chunked["symbol"], strict=True)) == [
+        tuple(r) for r in demo_store.db.rows(sql)
+    ]

@@ -50,8 +50,12 @@ row = st.tuples(st.integers(0, 2), st.integers(0, 40), st.sampled_from([5, 14]),
 )
 @given(rows=st.lists(row, max_size=40), day=st.integers(0, 70), seed=st.integers(0, 99),
        symbol=st.sampled_from([None, *SYMBOLS]),
-       horizon=st.sampled_from([None, 5, 14]))  # fmt: skip
-def test_preloaded_reads_equal_the_sql_reads(tmp_path_factory, rows, day, seed, symbol, horizon):
+       horizon=st.sampled_from([None, 5, 14]),
+       chunk=st.sampled_from([1, 3, 20_000]))  # fmt: skip
+def test_preloaded_reads_equal_the_sql_reads(
+    tmp_path_factory, monkeypatch, rows, day, seed, symbol, horizon, chunk
+):
+    monkeypatch.setattr("sentinel.db.signals.SAMPLE_CHUNK", chunk)  # decoded in chunks or whole
     path = tmp_path_factory.mktemp("s") / "s.db"
     store = Store(f"sqlite:///{path}")
     store.signals.upsert_training_samples(_rows(rows, 4, seed))
@@ -66,6 +70,19 @@ def test_preloaded_reads_equal_the_sql_reads(tmp_path_factory, rows, day, seed, 
     sql_all = store.signals.get_training_samples(symbol, horizon_days=horizon)
     store.signals.preload_samples()
     _assert_same(store.signals.get_training_samples(symbol, horizon_days=horizon), sql_all)
+
+
+def test_chunks_of_different_feature_widths_are_served_as_stored(tmp_path, monkeypatch):
+    monkeypatch.setattr("sentinel.db.signals.SAMPLE_CHUNK", 2)
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.signals.upsert_training_samples(_rows([(0, d, 14, 1, 0.1) for d in range(5)], 4, 1))
+    store.signals.upsert_training_samples(_rows([(1, d, 14, 1, 0.2) for d in range(5)], 6, 2))
+    sql = store.signals.get_training_samples()
+    store.signals.preload_samples()
+    assert store.db.samples is not None and store.db.samples.block is None  # two widths
+    got = store.signals.get_training_samples()
+    _assert_same(got, sql)
+    assert [len(r) for r in got["features"]] == [4] * 5 + [6] * 5
 
 
 @pytest.fixture
