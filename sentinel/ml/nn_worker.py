@@ -64,6 +64,14 @@ class NNWorker:
         # process peaked at 707 MB with one arena against 766 MB with glibc's default (one run
         # each, 2026-12-01); allocation only, so the networks cannot change
         env.setdefault("MALLOC_ARENA_MAX", "1")
+        # and a fixed mmap threshold: glibc's moving one rises to the largest buffer freed, so
+        # a 500-symbol stack's large buffers (its inputs alone ~10 MB) stayed resident.
+        # At 4 MB that run's training process peaked at 663, 672 and 698 MB against 714-719 MB
+        # with glibc's default, and the 100-symbol walk-forward took 34.7 and 34.4 s against
+        # 33.7 and 35.6 s (interleaved). 1 MB saved ~10 MB more but cost that walk-forward
+        # ~1.4 s (36.3 against 34.9 s, mean of five pairs): its stacks' MB-sized step buffers
+        # were then mapped and unmapped at every step (2026-12-02). Allocation only: same bits.
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(4 << 20))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             out: Any = sys.stderr.fileno()  # a stray print must not go to the run's stdout

@@ -73,6 +73,18 @@ def test_an_error_in_the_child_is_raised_here_and_the_child_serves_on():
         assert fit_nn_batched(sets, params)[0].model is not None
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_training_process_gets_the_allocator_settings_that_bound_its_memory(monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    worker = nn_worker.NNWorker()
+    try:
+        env = Path(f"/proc/{worker.proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=1" in env and b"MALLOC_MMAP_THRESHOLD_=4194304" in env
+    finally:
+        worker.close()
+
+
 def test_a_dead_training_process_is_an_error_naming_it():
     worker = nn_worker.NNWorker()
     try:
