@@ -496,6 +496,13 @@ def memory_only() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.split("\n\n")[1].split(" measures")[0].strip("` "))
+        print(
+            f"--budget S: skip a point predicted above S seconds (default {BUDGET:.0f}); "
+            "--memory-only: only the 500-symbol memory point."
+        )
+        return 0
     if "--memory-only" in argv:
         m = memory_only()
         print(json.dumps({k: v for k, v in m.items() if k != "phases"}))
