@@ -121,3 +121,24 @@ def test_the_histories_exercise_every_rule():
     rows = reference_sample_rows("X", prices, feats, 14)
     clean = reference_sample_rows("X", prices.assign(volume=1.0), feats.fillna(0), 14)
     assert 20 < len(gappy) < len(clean) and 20 < len(rows) < len(clean)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    days=st.lists(st.integers(0, 400), min_size=0, max_size=40),
+    targets=st.lists(st.integers(-5, 410), min_size=0, max_size=30),
+    shuffle=st.booleans(),
+)
+def test_positions_equal_get_indexer(days, targets, shuffle):
+    """The binary search that replaced ``get_indexer`` (which keeps a hash table per index)
+    answers the same, absent targets -1; an unsorted index falls back to ``get_indexer``."""
+    from sentinel.ml.dataset import _positions
+
+    base = pd.Timestamp("2020-01-01")
+    keys = sorted(set(days))
+    if shuffle:
+        keys = keys[::-1]
+    index = pd.DatetimeIndex([base + pd.Timedelta(days=d) for d in keys])
+    want = pd.DatetimeIndex([base + pd.Timedelta(days=d) for d in targets])
+    got = _positions(index, want)
+    assert got.tolist() == index.get_indexer(want).tolist()
