@@ -76,7 +76,6 @@ def _unique_symbols() -> None:
 # -- children (one point each, in a fresh process) ---------------------------------------------
 def engine_child(n_symbols: int, years: int) -> dict[str, Any]:
     """Build a synthetic store, then time ``run_backtest`` (ML off) and its own peak RSS."""
-    import resource
 
     from engine.backtest import run_backtest
     from engine.config import RunConfig
@@ -90,7 +89,7 @@ def engine_child(n_symbols: int, years: int) -> dict[str, Any]:
         store = Store(f"sqlite:///{Path(tmp) / 'scale.db'}")
         install_demo(store, generate_demo_universe(7, n_symbols, start, end))
         setup = time.perf_counter() - t
-        setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+        setup_peak = _peak_mb()  # VmHWM: ru_maxrss would carry the parent's peak (exec)
         cfg = RunConfig.model_validate({
             "name": "scale", "start": start, "end": end, "universe": {"kind": "all"},
             "rebalance": {"every": "weekly", "weekday": "friday"},
