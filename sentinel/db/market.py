@@ -355,10 +355,8 @@ class MarketView(Bounded):
             # the whole table (the preload): a chunk of tuples at a time, as the tuples of every
             # row at once were the peak of a 500-symbol run's main process (~250 MB of ~750)
             chunks = self.db.row_chunks(sql + order, PANEL_CHUNK)
-            frames = [_frame(c, columns, None) for c in chunks]
-            if len(frames) > 1:
-                return pd.concat(frames, ignore_index=True)
-            return frames[0] if frames else _frame([], columns, None)
+            frames = [_frame(c, columns, None) for c in chunks] or [_frame([], columns, None)]
+            return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return _frame(self.db.rows(sql + order, **params), columns, None)
 
     def get_close_panel(
